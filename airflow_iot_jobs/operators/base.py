@@ -1,0 +1,175 @@
+"""The job-launching operator every backend specialises: validate, launch once, then wait (poll or defer)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow.sdk import BaseOperator, conf
+
+from airflow_iot_jobs.jobs import JobAlreadyExistsError, JobServiceError, Verdict
+from airflow_iot_jobs.validation import parse_duration_seconds, validate_job_id
+from airflow_iot_jobs.waiting import JobWaiting, check_thresholds_at_parse
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_iot_jobs.hooks.base import JobsHook
+
+DEFAULT_WAIT_TIMEOUT = timedelta(days=7)
+MAX_LAUNCH_BACKOFF = 60.0
+
+
+class BaseJobOperator(JobWaiting, BaseOperator):
+    """Creates one remote job per task instance and, by default, waits until it meets its thresholds.
+
+    :param job_id: the remote job id; by default derived from the task instance (dag, run, task, map index), so a
+        retry, a crashed worker or a cleared task re-attaches to the job already launched instead of launching
+        another.
+    :param wait_for_completion: wait for a verdict (default) or return right after the launch.
+    :param deferrable: wait in the triggerer instead of a worker slot (default ``[operators] default_deferrable``).
+    :param poll_interval: seconds between progress reads.
+    :param timeout: how long to wait for a verdict (seconds or timedelta; default 7 days).
+    :param success_threshold: ``"95%"`` of targeted devices, or a device count such as ``10`` (default ``"100%"``).
+    :param failure_threshold: fail as soon as more than this share or count of devices failed (default none).
+    :param cancel_on_failure: cancel the remote job when the failure threshold is crossed.
+    :param cancel_on_kill: cancel the remote job when the task is killed (default: same as cancel_on_failure).
+    """
+
+    hook_class: ClassVar[type[JobsHook]]
+    job_type: ClassVar[str]
+    shared_template_fields: ClassVar[tuple[str, ...]] = (
+        "job_id",
+        "success_threshold",
+        "failure_threshold",
+    )
+    template_fields: Sequence[str] = shared_template_fields
+
+    def __init__(
+        self,
+        *,
+        job_id: str | None = None,
+        wait_for_completion: bool = True,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poll_interval: float = 30.0,
+        timeout: timedelta | float | None = None,
+        success_threshold: str | int = "100%",
+        failure_threshold: str | int | None = None,
+        cancel_on_failure: bool = False,
+        cancel_on_kill: bool | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        check_thresholds_at_parse(success_threshold, failure_threshold)
+        if poll_interval <= 0:
+            raise ValueError(f"poll_interval: must be a positive number of seconds, got {poll_interval!r}")
+        self.job_id = job_id
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        self.poll_interval = poll_interval
+        self.timeout = timeout
+        self.success_threshold = success_threshold
+        self.failure_threshold = failure_threshold
+        self.cancel_on_failure = cancel_on_failure
+        self.cancel_on_kill = cancel_on_kill
+        self._hook: JobsHook | None = None
+        self._launched_job_id: str | None = None
+
+    @property
+    def hook(self) -> JobsHook:
+        if self._hook is None:
+            self._hook = self.hook_class(**{self.hook_class.conn_name_attr: self.conn_id})
+        return self._hook
+
+    # ------------------------------------------------------------------ what a backend operator supplies
+
+    def build_request(self) -> dict[str, Any]:
+        """Validate the rendered parameters; return the keyword arguments of ``create_job``. No remote calls."""
+        raise NotImplementedError
+
+    def create_job(self, job_id: str, request: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def existing_job_type(self, job_id: str) -> str | None:
+        """The type of an already existing job with this id (used to refuse re-attaching to a foreign job)."""
+        return self.hook.progress(job_id).job_type
+
+    def persist_links(self, context: Context, job_id: str) -> None:
+        """Store extra-link URLs; default: none."""
+
+    # ------------------------------------------------------------------ the shared flow
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        self.thresholds()  # rendered thresholds, checked before any call
+        request = self.build_request()
+        job_id = validate_job_id(self.job_id) if self.job_id else self.derived_job_id(context)
+        wait_seconds = self.wait_seconds()
+        deadline = time.time() + wait_seconds
+        self.launch(job_id, request, deadline)
+        self._launched_job_id = job_id
+        self.persist_links(context, job_id)
+        if not self.wait_for_completion:
+            return self.hook.progress(job_id).to_dict()
+        if self.deferrable:
+            progress = self.poll(job_id)
+            if progress is not None:
+                verdict, reason = self.judge(progress, self.thresholds())
+                if verdict is not Verdict.WAIT:
+                    return self.conclude(progress, verdict, reason)
+            self.defer_wait(job_id, self.poll_interval, deadline, timeout=None)
+        return self.wait_by_polling(job_id, self.poll_interval, deadline)
+
+    def derived_job_id(self, context: Context) -> str:
+        from airflow_iot_jobs.naming import derive_job_id
+
+        return derive_job_id(context)
+
+    def wait_seconds(self) -> float:
+        if self.timeout is None:
+            return DEFAULT_WAIT_TIMEOUT.total_seconds()
+        return parse_duration_seconds(self.timeout, "timeout")
+
+    def launch(self, job_id: str, request: dict[str, Any], deadline: float) -> None:
+        """Create the job exactly once. "Already exists" means an earlier try reached the service: re-attach.
+        A busy service (too many active jobs, throttling) is waited out with backoff until the deadline;
+        re-sending is safe because the job id is fixed, so the service itself refuses a second job."""
+        from tenacity import Retrying, retry_if_exception, stop_before_delay, wait_exponential_jitter
+
+        def busy(err: BaseException) -> bool:
+            return isinstance(err, JobServiceError) and err.is_throttling
+
+        def log_busy(state: Any) -> None:
+            self.log.warning(
+                "service busy, job %s not created yet (%s); retrying in %.0f s",
+                job_id,
+                state.outcome.exception(),
+                state.next_action.sleep,
+            )
+
+        retrying = Retrying(
+            retry=retry_if_exception(busy),
+            wait=wait_exponential_jitter(initial=2, max=MAX_LAUNCH_BACKOFF),
+            stop=stop_before_delay(max(deadline - time.time(), 0)),
+            before_sleep=log_busy,
+            reraise=True,
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    self.create_job(job_id, request)
+            self.log.info("created %s job %s", self.job_type, job_id)
+        except JobAlreadyExistsError:
+            found = self.existing_job_type(job_id)
+            if found != self.job_type:
+                raise ValueError(
+                    f"job_id: {job_id!r} already names a {found} job, not a {self.job_type} job; choose another id"
+                ) from None
+            self.log.info("job %s already exists (an earlier try launched it): re-attaching", job_id)
+
+    def on_kill(self) -> None:
+        job_id = getattr(self, "_launched_job_id", None)
+        if job_id and self.cancels_on_kill:
+            self.log.warning("task killed: cancelling job %s", job_id)
+            self.hook.cancel_job(job_id)
