@@ -165,21 +165,21 @@ class CompletionThresholds:
     * failure: ``failed > failure`` — "2%" fails as soon as more than 2 % of targeted devices failed, ``0`` fails on
       the first failed device; checked on every poll, so a bad rollout stops early;
     * a job that ends (completed, failed, cancelled) below the success threshold is a failure;
-    * a running job that already meets the success threshold is a success (the sensor's "≥ 95 % succeeded").
+    * with ``early_success`` (sensors), a running job that already meets the success threshold is a success;
+      without it (operators, which wait for the job they launched), success is judged when the job ends.
     """
 
     success: Threshold
     failure: Threshold | None = None
+    early_success: bool = True
 
     @classmethod
     def parse(
-        cls, success_threshold: object = "100%", failure_threshold: object = None
+        cls, success_threshold: object = "100%", failure_threshold: object = None, early_success: bool = True
     ) -> CompletionThresholds:
         success = Threshold.parse(success_threshold, "success_threshold")
-        failure = (
-            None if failure_threshold is None else Threshold.parse(failure_threshold, "failure_threshold")
-        )
-        return cls(success, failure)
+        failure = None if failure_threshold is None else Threshold.parse(failure_threshold, "failure_threshold")
+        return cls(success, failure, early_success)
 
     def required_successes(self, targeted: int) -> int:
         return math.ceil(self.success.devices(targeted) - 1e-9)
@@ -203,7 +203,7 @@ class CompletionThresholds:
                 f"job ended {progress.status} with {progress.succeeded:,} of {targeted:,} devices succeeded, "
                 f"below success_threshold {self.success} ({needed:,} needed){reason}"
             )
-        if targeted and progress.succeeded >= needed:
+        if self.early_success and targeted and progress.succeeded >= needed:
             return Verdict.SUCCESS, (
                 f"{progress.succeeded:,} of {targeted:,} devices succeeded, meeting success_threshold "
                 f"{self.success} while the job is still {progress.status}"

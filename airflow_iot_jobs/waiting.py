@@ -59,6 +59,8 @@ class JobWaiting:
     cancel_on_failure: bool
     cancel_on_kill: bool | None
     log: Any
+    #: sensors succeed as soon as the threshold is met; operators judge the job they launched when it ends
+    early_success: ClassVar[bool] = True
 
     @property
     def hook(self) -> JobsHook:
@@ -69,7 +71,7 @@ class JobWaiting:
         raise NotImplementedError
 
     def thresholds(self) -> CompletionThresholds:
-        return CompletionThresholds.parse(self.success_threshold, self.failure_threshold)
+        return CompletionThresholds.parse(self.success_threshold, self.failure_threshold, self.early_success)
 
     @property
     def cancels_on_kill(self) -> bool:
@@ -115,6 +117,7 @@ class JobWaiting:
             failure_threshold=None if self.thresholds().failure is None else str(self.thresholds().failure),
             poll_interval=poll_interval,
             end_time=deadline,
+            early_success=self.early_success,
             cancel_on_kill=self.cancels_on_kill,
         )
         self.defer(  # type: ignore[attr-defined]

@@ -40,6 +40,7 @@ class BaseJobOperator(JobWaiting, BaseOperator):
 
     hook_class: ClassVar[type[JobsHook]]
     job_type: ClassVar[str]
+    early_success = False
     shared_template_fields: ClassVar[tuple[str, ...]] = (
         "job_id",
         "success_threshold",

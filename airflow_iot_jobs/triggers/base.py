@@ -41,6 +41,7 @@ class JobThresholdTrigger(BaseTrigger):
         poll_interval: float = 30.0,
         end_time: float,
         cancel_on_kill: bool = False,
+        early_success: bool = True,
     ) -> None:
         super().__init__()
         self.job_id = job_id
@@ -50,7 +51,8 @@ class JobThresholdTrigger(BaseTrigger):
         self.poll_interval = float(poll_interval)
         self.end_time = float(end_time)
         self.cancel_on_kill = cancel_on_kill
-        self.thresholds = CompletionThresholds.parse(success_threshold, failure_threshold)
+        self.early_success = early_success
+        self.thresholds = CompletionThresholds.parse(success_threshold, failure_threshold, early_success)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -63,6 +65,7 @@ class JobThresholdTrigger(BaseTrigger):
                 "poll_interval": self.poll_interval,
                 "end_time": self.end_time,
                 "cancel_on_kill": self.cancel_on_kill,
+                "early_success": self.early_success,
             },
         )
 
