@@ -1,0 +1,23 @@
+"""Emulated Azure IoT Hub service API (scheduled jobs, device job rows, twin queries).
+
+Layers, moto-style: ``models`` (state), ``responses`` (HTTP handlers), ``urls`` (routes), ``errors``,
+``auth``;
+``server.IoTHubEmulator`` ties them together.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow_iot_jobs.emulator.iothub.server import IoTHubEmulator
+
+__all__ = ["IoTHubEmulator"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "IoTHubEmulator":
+        from airflow_iot_jobs.emulator.iothub.server import IoTHubEmulator
+
+        return IoTHubEmulator
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

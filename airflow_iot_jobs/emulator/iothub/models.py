@@ -1,0 +1,567 @@
+"""IoT Hub state: scheduled jobs, their per-device rows, and the fleet they act on.
+
+Nothing runs in the background. Every public method takes the one lock and first *advances* the hub to
+the clock's "now": it replays, in time order, every event that fell due since the last call (a job leaving
+``queued``, a scheduled job starting, a device row starting or finishing, a job hitting its max execution
+time, old history expiring). Events of one job are precomputed when the job starts running: rows start
+at ``device_rate`` per emulated second, in device-id order, and each finishes after its own deterministic
+latency. So outcomes depend only on the seed, the requests and the clock, not on how often anyone polls.
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow_iot_jobs.emulator.clock import Timeline, iso7
+from airflow_iot_jobs.emulator.fleet import EtagMismatch, Fleet
+from airflow_iot_jobs.emulator.iothub import errors
+
+JOB_TYPES = ("scheduleDeviceMethod", "scheduleUpdateTwin")
+ACTIVE_STATUSES = frozenset({"queued", "scheduled", "running"})
+TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
+
+QUEUED_SECONDS = 0.5  # emulated seconds a new job stays "queued"
+DEVICE_RATE = 100.0  # device rows started per emulated second
+DEFAULT_MAX_EXECUTION_SECONDS = 3600  # inferred: what the CLI sends when the caller gives none
+DEFAULT_RESPONSE_TIMEOUT = 30
+DEFAULT_CONNECT_TIMEOUT = 0
+HISTORY_SECONDS = 30 * 86400  # "Job history is retained up to 30 days"
+
+# Row states, stored as small ints in a bytearray (10,000-device jobs stay cheap).
+PENDING, RUNNING, COMPLETED, FAILED, CANCELED = range(5)
+ROW_STATUS = ("pending", "running", "completed", "failed", "canceled")
+
+# How a started method row will end.
+_ANSWER, _OFFLINE, _TIMEOUT = range(3)
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A validated ``PUT /jobs/v2/{id}`` request."""
+
+    job_id: str
+    job_type: str
+    query_condition: str
+    condition: Any  # airflow_iot_jobs.query_language.Condition
+    start_time: float | None
+    max_execution_seconds: int
+    cloud_to_device_method: dict[str, Any] | None = None
+    update_twin: dict[str, Any] | None = None
+
+    @property
+    def method_name(self) -> str:
+        return (self.cloud_to_device_method or {})["methodName"]
+
+    @property
+    def payload(self) -> Any:
+        return (self.cloud_to_device_method or {}).get("payload")
+
+    def timeout(self, name: str, default: int) -> int:
+        value = (self.cloud_to_device_method or {}).get(name)
+        return default if value is None else int(value)
+
+
+class RowTable:
+    """The device rows of one running job, column by column, in device-id order."""
+
+    def __init__(self, device_ids: list[str], created: float) -> None:
+        n = len(device_ids)
+        self.device_ids = device_ids
+        self.created = created
+        self.status = bytearray(n)  # all PENDING
+        self.updated = [created] * n
+        self.end = [0.0] * n
+        self.plan = bytearray(n)
+        self.outcome: list[Any] = [None] * n  # deviceMethodResponse, or None
+        self.error: list[dict[str, str] | None] = [None] * n
+        self.next_start = 0  # rows [0, next_start) have started
+        self.running: list[tuple[float, int]] = []  # heap of (end, index)
+        self.counts = [n, 0, 0, 0, 0]  # per ROW_STATUS
+
+    def __len__(self) -> int:
+        return len(self.device_ids)
+
+    def set(self, index: int, status: int, when: float) -> None:
+        self.counts[self.status[index]] -= 1
+        self.counts[status] += 1
+        self.status[index] = status
+        self.updated[index] = when
+
+    @property
+    def finished(self) -> bool:
+        return self.counts[PENDING] == 0 and self.counts[RUNNING] == 0
+
+
+@dataclass
+class ScheduledJob:
+    spec: JobSpec
+    seq: int
+    created: float
+    queued_until: float
+    status: str = "queued"
+    run_started: float | None = None
+    deadline: float | None = None
+    ended: float | None = None
+    failure_reason: str | None = None
+    status_message: str | None = None
+    rows: RowTable | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def job_id(self) -> str:
+        return self.spec.job_id
+
+    @property
+    def start_time(self) -> float:
+        return self.spec.start_time if self.spec.start_time is not None else self.created
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    def statistics(self) -> dict[str, int]:
+        if self.rows is None:
+            return {
+                "deviceCount": 0,
+                "failedCount": 0,
+                "succeededCount": 0,
+                "runningCount": 0,
+                "pendingCount": 0,
+            }
+        counts = self.rows.counts
+        return {
+            "deviceCount": len(self.rows),
+            "failedCount": counts[FAILED],
+            "succeededCount": counts[COMPLETED],
+            "runningCount": counts[RUNNING],
+            "pendingCount": counts[PENDING],
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        """The JobResponse body."""
+        body: dict[str, Any] = {
+            "jobId": self.job_id,
+            "queryCondition": self.spec.query_condition,
+            "createdTime": iso7(self.created),
+            "startTime": iso7(self.start_time),
+        }
+        if self.ended is not None:
+            body["endTime"] = iso7(self.ended)
+        body["maxExecutionTimeInSeconds"] = self.spec.max_execution_seconds
+        body["type"] = self.spec.job_type
+        if self.spec.cloud_to_device_method is not None:
+            body["cloudToDeviceMethod"] = self.spec.cloud_to_device_method
+        if self.spec.update_twin is not None:
+            body["updateTwin"] = self.spec.update_twin
+        body["status"] = self.status
+        if self.failure_reason is not None:
+            body["failureReason"] = self.failure_reason
+        if self.status_message is not None:
+            body["statusMessage"] = self.status_message
+        body["deviceJobStatistics"] = self.statistics()
+        return body
+
+    def row_json(self, index: int) -> dict[str, Any]:
+        """One ``devices.jobs`` row in the shape of the wire contract §1.3."""
+        rows = self.rows
+        assert rows is not None
+        status = rows.status[index]
+        row: dict[str, Any] = {
+            "deviceId": rows.device_ids[index],
+            "jobId": self.job_id,
+            "jobType": self.spec.job_type,
+            "status": ROW_STATUS[status],
+            # Inferred from the docs' sample row: start/end are the job's execution window, not the
+            # device's own processing times, and are written without a trailing "Z".
+            "startTimeUtc": iso7(self.start_time, zulu=False),
+            "endTimeUtc": iso7(self.deadline if self.deadline is not None else self.start_time, zulu=False),
+            "createdDateTimeUtc": iso7(rows.created),
+            "lastUpdatedDateTimeUtc": iso7(rows.updated[index]),
+            "outcome": {"deviceMethodResponse": rows.outcome[index]},
+        }
+        if rows.error[index] is not None:
+            row["error"] = rows.error[index]
+        return row
+
+
+class _RowView(Mapping[str, Any]):
+    """A lazy ``devices.jobs`` record for condition matching: fields are computed only when read."""
+
+    __slots__ = ("_job", "_index", "_cache")
+
+    def __init__(self, job: ScheduledJob, index: int) -> None:
+        self._job = job
+        self._index = index
+        self._cache: dict[str, Any] | None = None
+
+    def _row(self) -> dict[str, Any]:
+        if self._cache is None:
+            self._cache = self._job.row_json(self._index)
+        return self._cache
+
+    def __getitem__(self, key: str) -> Any:
+        rows = self._job.rows
+        assert rows is not None
+        if key == "jobId":
+            return self._job.job_id
+        if key == "deviceId":
+            return rows.device_ids[self._index]
+        if key == "status":
+            return ROW_STATUS[rows.status[self._index]]
+        if key == "jobType":
+            return self._job.spec.job_type
+        return self._row()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._row())
+
+    def __len__(self) -> int:
+        return len(self._row())
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Any]
+    next_key: Any | None  # sort key of the last item when more remain, else None
+
+
+class IoTHubState:
+    def __init__(
+        self,
+        fleet: Fleet,
+        timeline: Timeline,
+        max_active_jobs: int = 1,
+        device_rate: float = DEVICE_RATE,
+        cancel_running: bool = True,
+    ) -> None:
+        if max_active_jobs < 1:
+            raise ValueError("max_active_jobs must be >= 1")
+        if not device_rate > 0:
+            raise ValueError("device_rate must be > 0")
+        self.fleet = fleet
+        self.timeline = timeline
+        self.max_active_jobs = max_active_jobs
+        self.device_rate = device_rate
+        self.cancel_running = cancel_running
+        self.lock = threading.RLock()
+        self.jobs: dict[str, ScheduledJob] = {}
+        self._seq = 0
+
+    # -- time ------------------------------------------------------------------------------------
+
+    def now(self) -> float:
+        return self.timeline.now()
+
+    def advance(self) -> float:
+        """Replay every event due by now, in (time, job creation) order; returns now."""
+        with self.lock:
+            now = self.timeline.now()
+            while True:
+                due = []
+                for job in self.jobs.values():
+                    if job.active:
+                        when = self._next_event(job)
+                        if when is not None and when <= now:
+                            due.append((when, job.seq, job))
+                if not due:
+                    break
+                due.sort(key=lambda t: t[:2])
+                job = due[0][2]
+                # Run this job's events in a batch until another job's event comes first.
+                bound = due[1][:2] if len(due) > 1 else (now, job.seq)
+                while job.active:
+                    when = self._next_event(job)
+                    if when is None or when > now or (when, job.seq) > bound:
+                        break
+                    self._step(job, when)
+            self._expire_history(now)
+            return now
+
+    def _next_event(self, job: ScheduledJob) -> float | None:
+        if job.status == "queued":
+            return job.queued_until
+        if job.status == "scheduled":
+            return job.start_time
+        rows = job.rows
+        if rows is None:  # running, but not yet evaluated: cannot happen (start evaluates at once)
+            return None
+        candidates = []
+        if rows.running:
+            candidates.append(rows.running[0][0])
+        if rows.next_start < len(rows):
+            candidates.append(self._row_start(job, rows.next_start))
+        if job.deadline is not None:
+            candidates.append(job.deadline)
+        return min(candidates) if candidates else None
+
+    def _row_start(self, job: ScheduledJob, index: int) -> float:
+        assert job.run_started is not None
+        return job.run_started + self.timeline.real(index / self.device_rate)
+
+    def _step(self, job: ScheduledJob, when: float) -> None:
+        """Apply the single earliest event of ``job``, which is due at ``when``."""
+        if job.status == "queued":
+            if job.start_time > when:
+                job.status = "scheduled"
+            else:
+                self._start_running(job, when)
+            return
+        if job.status == "scheduled":
+            self._start_running(job, when)
+            return
+        rows = job.rows
+        assert rows is not None
+        if rows.running and rows.running[0][0] <= when:
+            _, index = heapq.heappop(rows.running)
+            self._finish_row(job, index, when)
+            if rows.finished:
+                job.status = "completed"
+                job.ended = when
+        elif rows.next_start < len(rows) and self._row_start(job, rows.next_start) <= when:
+            self._begin_row(job, rows.next_start, when)
+            rows.next_start += 1
+        else:
+            self._expire_job(job, when)
+
+    def _start_running(self, job: ScheduledJob, when: float) -> None:
+        condition = job.spec.condition
+        matched = [d.device_id for d in self.fleet.devices() if condition.matches(d.twin)]
+        job.status = "running"
+        job.run_started = when
+        job.deadline = when + self.timeline.real(job.spec.max_execution_seconds)
+        job.rows = RowTable(matched, when)
+        if not matched:
+            job.status = "completed"
+            job.ended = when
+
+    def _begin_row(self, job: ScheduledJob, index: int, when: float) -> None:
+        rows = job.rows
+        assert rows is not None
+        device_id = rows.device_ids[index]
+        salt = job.job_id
+        if job.spec.job_type == "scheduleUpdateTwin":
+            latency, plan = self.fleet.twin_latency(salt, device_id), _ANSWER
+        elif not self.fleet.is_online(device_id):
+            latency, plan = (
+                float(job.spec.timeout("connectTimeoutInSeconds", DEFAULT_CONNECT_TIMEOUT)),
+                _OFFLINE,
+            )
+        else:
+            latency, plan = self.fleet.method_latency(salt, device_id), _ANSWER
+            response_timeout = job.spec.timeout("responseTimeoutInSeconds", DEFAULT_RESPONSE_TIMEOUT)
+            if latency > response_timeout:
+                latency, plan = float(response_timeout), _TIMEOUT
+        end = when + self.timeline.real(latency)
+        rows.plan[index] = plan
+        rows.end[index] = end
+        rows.set(index, RUNNING, when)
+        heapq.heappush(rows.running, (end, index))
+
+    def _finish_row(self, job: ScheduledJob, index: int, when: float) -> None:
+        rows = job.rows
+        assert rows is not None
+        device_id = rows.device_ids[index]
+        plan = rows.plan[index]
+        if job.spec.job_type == "scheduleUpdateTwin":
+            try:
+                self.fleet.apply_twin_patch(device_id, job.spec.update_twin or {}, when)
+            except EtagMismatch as exc:
+                rows.error[index] = {"code": "PreconditionFailed", "description": str(exc)}
+                rows.set(index, FAILED, when)
+                return
+            rows.set(index, COMPLETED, when)
+            return
+        if plan == _OFFLINE:
+            rows.error[index] = {
+                "code": "DeviceNotOnline",
+                "description": "Timed out waiting for device to connect.",
+            }
+            rows.set(index, FAILED, when)
+            return
+        if plan == _TIMEOUT:
+            rows.error[index] = {
+                "code": "GatewayTimeout",
+                "description": "Timed out waiting for the response from device.",
+            }
+            rows.set(index, FAILED, when)
+            return
+        status, payload = self.fleet.invoke_method(
+            device_id, job.spec.method_name, job.spec.payload, job.job_id, when
+        )
+        rows.outcome[index] = {"status": status, "payload": payload}
+        if 200 <= status < 300:
+            rows.set(index, COMPLETED, when)
+        else:
+            rows.error[index] = {
+                "code": "DeviceMethodFailed",
+                "description": f"The device answered method '{job.spec.method_name}' with status {status}.",
+            }
+            rows.set(index, FAILED, when)
+
+    def _expire_job(self, job: ScheduledJob, when: float) -> None:
+        # Inferred: the service's behaviour past maxExecutionTimeInSeconds is not documented beyond
+        # "before job is terminated"; we end the job "failed" and fail the unfinished rows "JobExpired".
+        rows = job.rows
+        assert rows is not None
+        limit = job.spec.max_execution_seconds
+        for index in range(len(rows)):
+            if rows.status[index] in (PENDING, RUNNING):
+                rows.error[index] = {
+                    "code": "JobExpired",
+                    "description": f"The job exceeded its max execution time of {limit} seconds "
+                    "before this device finished.",
+                }
+                rows.set(index, FAILED, when)
+        rows.running.clear()
+        rows.next_start = len(rows)
+        job.status = "failed"
+        job.ended = when
+        job.failure_reason = f"Job exceeded its max execution time of {limit} seconds"
+        job.status_message = job.failure_reason
+
+    def _expire_history(self, now: float) -> None:
+        horizon = self.timeline.real(HISTORY_SECONDS)
+        stale = [j.job_id for j in self.jobs.values() if j.ended is not None and j.ended + horizon <= now]
+        for job_id in stale:
+            del self.jobs[job_id]
+
+    # -- jobs --------------------------------------------------------------------------------------
+
+    def active_job_count(self) -> int:
+        with self.lock:
+            self.advance()
+            return sum(1 for job in self.jobs.values() if job.active)
+
+    def create_job(self, spec: JobSpec) -> dict[str, Any]:
+        with self.lock:
+            now = self.advance()
+            if spec.job_id in self.jobs:
+                raise errors.job_already_exists(spec.job_id)
+            if sum(1 for job in self.jobs.values() if job.active) >= self.max_active_jobs:
+                raise errors.max_active_jobs_exceeded(self.max_active_jobs)
+            self._seq += 1
+            job = ScheduledJob(
+                spec=spec, seq=self._seq, created=now, queued_until=now + self.timeline.real(QUEUED_SECONDS)
+            )
+            self.jobs[spec.job_id] = job
+            return {"jobId": spec.job_id, "type": spec.job_type, "status": job.status}
+
+    def job(self, job_id: str) -> ScheduledJob | None:
+        """The live job object (for tests); advances first."""
+        with self.lock:
+            self.advance()
+            return self.jobs.get(job_id)
+
+    def get_job(self, job_id: str) -> dict[str, Any] | None:
+        with self.lock:
+            self.advance()
+            job = self.jobs.get(job_id)
+            return None if job is None else job.to_json()
+
+    def cancel_job(self, job_id: str) -> dict[str, Any]:
+        with self.lock:
+            now = self.advance()
+            job = self.jobs.get(job_id)
+            if job is None:
+                raise errors.job_not_found(job_id)
+            if job.status == "running" and not self.cancel_running:
+                raise errors.job_run_precondition_failed(f"Job '{job_id}' is running and cannot be cancelled")
+            if job.active:
+                if job.rows is not None:
+                    rows = job.rows
+                    for index in range(len(rows)):
+                        if rows.status[index] in (PENDING, RUNNING):
+                            rows.set(index, CANCELED, now)
+                    rows.running.clear()
+                    rows.next_start = len(rows)
+                job.status = "cancelled"
+                job.ended = now
+            return job.to_json()
+
+    def query_jobs(
+        self, job_type: str | None, job_status: str | None, page_size: int, after_seq: int | None
+    ) -> Page:
+        """JobResponses newest first; ``after_seq`` continues after the job with that sequence number."""
+        with self.lock:
+            self.advance()
+            ordered = sorted(self.jobs.values(), key=lambda j: j.seq, reverse=True)
+            selected = [
+                job
+                for job in ordered
+                if (not job_type or job.spec.job_type == job_type)
+                and (not job_status or job.status == job_status)
+                and (after_seq is None or job.seq < after_seq)
+            ]
+            page = selected[:page_size]
+            more = len(selected) > page_size
+            return Page([job.to_json() for job in page], page[-1].seq if more else None)
+
+    def device_job_rows(self, job_id: str) -> list[dict[str, Any]]:
+        """All rows of one job (for tests)."""
+        with self.lock:
+            self.advance()
+            job = self.jobs.get(job_id)
+            if job is None or job.rows is None:
+                return []
+            return [job.row_json(i) for i in range(len(job.rows))]
+
+    # -- queries -----------------------------------------------------------------------------------
+
+    def query_devices(self, condition: Any | None, page_size: int, after: str | None) -> Page:
+        """Twins (copies) matching ``condition``, by device id, after device id ``after``."""
+        with self.lock:
+            self.advance()
+            items: list[dict[str, Any]] = []
+            last: str | None = None
+            for device in self.fleet.devices_after(after):
+                if condition is None or condition.matches(device.twin):
+                    if len(items) == page_size:
+                        return Page(items, last)
+                    items.append(self.fleet.twin(device.device_id))
+                    last = device.device_id
+            return Page(items, None)
+
+    def count_devices(self, condition: Any | None) -> int:
+        with self.lock:
+            self.advance()
+            if condition is None:
+                return len(self.fleet)
+            return sum(1 for device in self.fleet.devices() if condition.matches(device.twin))
+
+    def query_device_jobs(self, condition: Any | None, page_size: int, after: tuple[str, str] | None) -> Page:
+        """``devices.jobs`` rows ordered by (deviceId, jobId), after that key."""
+        with self.lock:
+            self.advance()
+            streams = []
+            for job in self.jobs.values():
+                if job.rows is not None and len(job.rows):
+                    streams.append(self._row_keys(job, after))
+            items: list[dict[str, Any]] = []
+            last: tuple[str, str] | None = None
+            for key, job, index in heapq.merge(*streams, key=lambda t: t[0]):
+                view = _RowView(job, index)
+                if condition is None or condition.matches(view):
+                    if len(items) == page_size:
+                        return Page(items, last)
+                    items.append(job.row_json(index))
+                    last = key
+            return Page(items, None)
+
+    @staticmethod
+    def _row_keys(
+        job: ScheduledJob, after: tuple[str, str] | None
+    ) -> Iterator[tuple[tuple[str, str], ScheduledJob, int]]:
+        rows = job.rows
+        assert rows is not None
+        # rows.device_ids is sorted (fleet order at evaluation time), so skip ahead by bisection.
+        start = 0 if after is None else bisect.bisect_left(rows.device_ids, after[0])
+        for index in range(start, len(rows.device_ids)):
+            key = (rows.device_ids[index], job.job_id)
+            if after is not None and key <= after:
+                continue
+            yield key, job, index

@@ -1,0 +1,160 @@
+"""``IoTHubEmulator``: the IoT Hub service emulator wired together (fleet, state, auth, HTTP) on 127.0.0.1."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from types import TracebackType
+from typing import Any
+
+from airflow_iot_jobs.emulator.clock import Clock, Timeline
+from airflow_iot_jobs.emulator.fleet import Fleet
+from airflow_iot_jobs.emulator.http import EmulatorHTTPServer
+from airflow_iot_jobs.emulator.iothub.auth import (
+    OWNER_POLICY,
+    POLICY_RIGHTS,
+    SasAuthenticator,
+    derive_policy_key,
+)
+from airflow_iot_jobs.emulator.iothub.models import DEVICE_RATE, IoTHubState
+from airflow_iot_jobs.emulator.iothub.responses import IoTHubResponses
+
+HOSTNAME_SUFFIX = ".azure-devices.net"
+
+
+def random_key() -> str:
+    return base64.b64encode(os.urandom(32)).decode("ascii")
+
+
+class IoTHubEmulator:
+    """An emulated Azure IoT Hub (scheduled jobs, device job rows, twin queries) with a simulated fleet.
+
+    ``with IoTHubEmulator(devices=100) as hub:`` serves on ``hub.endpoint`` until the block ends; point
+    clients at ``hub.endpoint`` and sign with ``hub.connection_string`` (whose ``HostName`` is the logical
+    ``<hub_name>.azure-devices.net`` that SAS tokens must name in ``sr``).
+    """
+
+    def __init__(
+        self,
+        devices: int = 1000,
+        seed: int = 0,
+        hub_name: str = "emulated-hub",
+        key: str | None = None,
+        max_active_jobs: int = 1,
+        offline_rate: float = 0.02,
+        failure_rate: float = 0.0,
+        speed: float = 1.0,
+        port: int = 0,
+        clock: Clock | None = None,
+        allow_bearer: bool = False,
+        unknown_job_mode: str = "unknown",
+        *,
+        cancel_running: bool = True,
+        jobs_query_format: str = "array",
+        device_rate: float = DEVICE_RATE,
+    ) -> None:
+        """``cancel_running=False`` answers 412 ``JobRunPreconditionFailed`` to cancelling a running job;
+        ``jobs_query_format="spec"`` answers ``GET /jobs/v2/query`` with the spec's QueryResult object instead
+        of the real service's array; ``device_rate`` is device rows started per emulated second."""
+        if key is None:
+            key = random_key()
+        try:
+            if len(base64.b64decode(key, validate=True)) == 0:
+                raise ValueError
+        except (binascii.Error, ValueError):
+            raise ValueError("key must be non-empty base64") from None
+        if not hub_name or "." in hub_name or "/" in hub_name:
+            raise ValueError(f"hub_name must be a bare name (no dots or slashes), got {hub_name!r}")
+        self.hub_name = hub_name
+        self.hostname = hub_name + HOSTNAME_SUFFIX
+        self.key = key
+        self.seed = seed
+        self.timeline = Timeline(clock, speed)
+        self.policy_keys = {policy: derive_policy_key(key, policy) for policy in POLICY_RIGHTS}
+        fleet = Fleet(
+            devices=devices,
+            seed=seed,
+            offline_rate=offline_rate,
+            failure_rate=failure_rate,
+            epoch=self.timeline.now(),
+        )
+        self.state = IoTHubState(
+            fleet,
+            self.timeline,
+            max_active_jobs=max_active_jobs,
+            device_rate=device_rate,
+            cancel_running=cancel_running,
+        )
+        authenticator = SasAuthenticator(self.hostname, self.policy_keys, self.timeline.now, allow_bearer)
+        self.app = IoTHubResponses(self.state, authenticator, unknown_job_mode, jobs_query_format)
+        self._http = EmulatorHTTPServer(self.app, port)
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def start(self) -> IoTHubEmulator:
+        self._http.start()
+        return self
+
+    def stop(self) -> None:
+        self._http.stop()
+
+    def __enter__(self) -> IoTHubEmulator:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # -- addresses and credentials -----------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        return self._http.port
+
+    @property
+    def endpoint(self) -> str:
+        return self._http.endpoint
+
+    @property
+    def request_log(self) -> list[tuple[str, str, int]]:
+        return self._http.request_log
+
+    @property
+    def fleet(self) -> Fleet:
+        return self.state.fleet
+
+    def add_device(self, device_id: str | None = None, **kwargs: Any) -> dict[str, Any]:
+        """Register a device while the hub runs (``tags=``, ``online=``); returns a copy of its twin."""
+        with self.state.lock:
+            device = self.fleet.add_device(device_id, now=self.timeline.now(), **kwargs)
+            return self.fleet.twin(device.device_id)
+
+    def set_device_online(self, device_id: str, online: bool) -> None:
+        with self.state.lock:
+            self.state.advance()
+            self.fleet.set_online(device_id, online, now=self.timeline.now())
+
+    def connection_string_for(self, policy: str = OWNER_POLICY) -> str:
+        key = self.policy_keys[policy]
+        return f"HostName={self.hostname};SharedAccessKeyName={policy};SharedAccessKey={key}"
+
+    @property
+    def connection_string(self) -> str:
+        return self.connection_string_for(OWNER_POLICY)
+
+    def info(self) -> dict[str, Any]:
+        """What the CLI prints as its first line."""
+        return {
+            "service": "iothub",
+            "endpoint": self.endpoint,
+            "hostname": self.hostname,
+            "connection_string": self.connection_string,
+            "devices": len(self.fleet),
+            "seed": self.seed,
+            "port": self.port,
+            "hub_name": self.hub_name,
+            "max_active_jobs": self.state.max_active_jobs,
+            "speed": self.timeline.speed,
+        }

@@ -1,0 +1,32 @@
+"""The IoT Hub route table (wire contract §1.1). Order matters: the first full match wins.
+
+``/jobs/v2/query`` must come before ``/jobs/v2/{id}``. The import/export routes (``POST /jobs/create``,
+``GET /jobs``, ``GET|DELETE /jobs/{id}``) are not served yet; none of the patterns below can match them,
+so when they are added (``/jobs/create`` before ``/jobs/{id}``) nothing here shadows them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from airflow_iot_jobs.emulator.http import Router
+
+if TYPE_CHECKING:
+    from airflow_iot_jobs.emulator.iothub.responses import IoTHubResponses
+
+_JOB_ID = r"(?P<job_id>[^/]+)"
+
+URL_PATTERNS: list[tuple[str, str, str]] = [
+    ("GET", r"/jobs/v2/query/?", "query_jobs"),
+    ("PUT", rf"/jobs/v2/{_JOB_ID}/?", "create_job"),
+    ("GET", rf"/jobs/v2/{_JOB_ID}/?", "get_job"),
+    ("POST", rf"/jobs/v2/{_JOB_ID}/cancel/?", "cancel_job"),
+    ("POST", r"/devices/query/?", "query_devices"),
+]
+
+
+def build_router(responses: IoTHubResponses) -> Router:
+    router = Router()
+    for method, pattern, name in URL_PATTERNS:
+        router.add(method, pattern, getattr(responses, name))
+    return router
