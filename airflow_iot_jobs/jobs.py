@@ -178,7 +178,9 @@ class CompletionThresholds:
         cls, success_threshold: object = "100%", failure_threshold: object = None, early_success: bool = True
     ) -> CompletionThresholds:
         success = Threshold.parse(success_threshold, "success_threshold")
-        failure = None if failure_threshold is None else Threshold.parse(failure_threshold, "failure_threshold")
+        failure = (
+            None if failure_threshold is None else Threshold.parse(failure_threshold, "failure_threshold")
+        )
         return cls(success, failure, early_success)
 
     def required_successes(self, targeted: int) -> int:

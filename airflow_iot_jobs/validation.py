@@ -164,7 +164,9 @@ def parse_duration_seconds(value: object, field: str, minimum: float = 1.0) -> f
                     f"{field}: {value!r} is not a number of seconds or an ISO 8601 duration such as 'PT1H'"
                 ) from None
             if not isinstance(parsed, timedelta):
-                raise ValueError(f"{field}: {value!r} uses years or months; give days or smaller units") from None
+                raise ValueError(
+                    f"{field}: {value!r} uses years or months; give days or smaller units"
+                ) from None
             seconds = parsed.total_seconds()
     else:
         raise ValueError(f"{field}: must be seconds, a timedelta or an ISO 8601 duration, got {value!r}")

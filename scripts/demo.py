@@ -27,14 +27,32 @@ def main() -> int:
     (WORK / "airflow").mkdir(parents=True)
     python = sys.executable
     emulator = subprocess.Popen(
-        [python, "-m", "airflow_iot_jobs.emulator", "iothub", "--port", "0", "--devices", str(DEVICES),
-         "--seed", "42", "--speed", "20", "--hub-name", "demo-hub"],
+        [
+            python,
+            "-m",
+            "airflow_iot_jobs.emulator",
+            "iothub",
+            "--port",
+            "0",
+            "--devices",
+            str(DEVICES),
+            "--seed",
+            "42",
+            "--speed",
+            "20",
+            "--hub-name",
+            "demo-hub",
+        ],
         stdout=subprocess.PIPE,
         stderr=(WORK / "emulator.log").open("w"),
         text=True,
     )
     try:
-        info = json.loads(emulator.stdout.readline())
+        first_line = emulator.stdout.readline()
+        if not first_line:
+            print("the emulator did not start:\n" + (WORK / "emulator.log").read_text()[-3000:])
+            return 1
+        info = json.loads(first_line)
         print(f"emulator: {DEVICES:,} devices at {info['endpoint']} (hub {info['hostname']})")
         env = {
             **os.environ,
@@ -44,8 +62,11 @@ def main() -> int:
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{WORK / 'airflow' / 'airflow.db'}",
             "IOT_JOBS_EXAMPLE_POLL_SECONDS": "1",
             "AIRFLOW_CONN_AZURE_IOT_HUB_DEFAULT": json.dumps(
-                {"conn_type": "azure_iot_hub", "password": info["connection_string"],
-                 "extra": {"endpoint_url": info["endpoint"]}}
+                {
+                    "conn_type": "azure_iot_hub",
+                    "password": info["connection_string"],
+                    "extra": {"endpoint_url": info["endpoint"]},
+                }
             ),
         }
         airflow = [python, "-m", "airflow"]
@@ -58,7 +79,10 @@ def main() -> int:
         code = run([*airflow, "dags", "test", DAG_ID, LOGICAL_DATE], env, WORK / "dags-test.log")
         elapsed = time.monotonic() - started
         report = subprocess.run(
-            [python, str(ROOT / "scripts" / "demo_report.py"), DAG_ID], env=env, capture_output=True, text=True
+            [python, str(ROOT / "scripts" / "demo_report.py"), DAG_ID],
+            env=env,
+            capture_output=True,
+            text=True,
         )
         print(report.stdout, end="")
         if code or report.returncode:

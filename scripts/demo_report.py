@@ -25,7 +25,9 @@ def main(dag_id: str) -> int:
         for ti in sorted(tis, key=lambda t: t.start_date or t.queued_dttm or run.start_date):
             row = session.scalars(
                 select(XComModel).where(
-                    XComModel.dag_run_id == run.id, XComModel.task_id == ti.task_id, XComModel.key == "return_value"
+                    XComModel.dag_run_id == run.id,
+                    XComModel.task_id == ti.task_id,
+                    XComModel.key == "return_value",
                 )
             ).first()
             value = XComModel.deserialize_value(row) if row is not None else None

@@ -21,7 +21,9 @@ FAST = {"poll_interval": 0.3}
 
 
 def dag_named(request: pytest.FixtureRequest, **kwargs) -> DAG:
-    return DAG(dag_id=request.node.name.replace("[", "_").replace("]", ""), schedule=None, start_date=START, **kwargs)
+    return DAG(
+        dag_id=request.node.name.replace("[", "_").replace("]", ""), schedule=None, start_date=START, **kwargs
+    )
 
 
 def matching(hub, condition: str) -> int:
@@ -34,7 +36,11 @@ def matching(hub, condition: str) -> int:
 def test_method_job_meets_its_threshold(hub, request):
     with dag_named(request) as dag:
         IoTHubDeviceMethodJobOperator(
-            task_id="reboot", query_condition="tags.site = 'ams'", method_name="reboot", payload={"delay": 1}, **FAST
+            task_id="reboot",
+            query_condition="tags.site = 'ams'",
+            method_name="reboot",
+            payload={"delay": 1},
+            **FAST,
         )
     result = run_dag(dag)
 
@@ -74,7 +80,10 @@ def test_twin_job_changes_the_twins_a_later_job_targets(hub, request):
     assert expected > 0
     assert result.xcoms["tag"]["succeeded"] == expected
     assert result.xcoms["ping_tagged"]["targeted"] == expected
-    assert matching(hub, "tags.maintenance = '2026-03-01' AND properties.desired.telemetryInterval = 60") == expected
+    assert (
+        matching(hub, "tags.maintenance = '2026-03-01' AND properties.desired.telemetryInterval = 60")
+        == expected
+    )
 
 
 def test_failure_threshold_fails_the_task_and_cancels_the_job(make_hub, request):
@@ -170,7 +179,10 @@ def test_deferrable_sensor_fails_and_cancels_on_failure_threshold(make_hub, requ
 def test_sensor_modes_wait_for_the_threshold(hub, request, mode):
     with dag_named(request) as dag:
         launch = IoTHubTwinUpdateJobOperator(
-            task_id="launch", query_condition="tags.model = 'gw-100'", tags={"wave": 1}, wait_for_completion=False
+            task_id="launch",
+            query_condition="tags.model = 'gw-100'",
+            tags={"wave": 1},
+            wait_for_completion=False,
         )
         wait = IoTHubJobSensor(
             task_id="wait",
@@ -193,9 +205,15 @@ def test_future_start_time_is_scheduled_then_cancelled(hub, request):
     start = (datetime.now().astimezone() + timedelta(hours=6)).isoformat()
     with dag_named(request) as dag:
         launch = IoTHubDeviceMethodJobOperator(
-            task_id="launch", query_condition="*", method_name="ping", start_time=start, wait_for_completion=False
+            task_id="launch",
+            query_condition="*",
+            method_name="ping",
+            start_time=start,
+            wait_for_completion=False,
         )
-        cancel = IoTHubCancelJobOperator(task_id="cancel", job_id="{{ ti.xcom_pull(task_ids='launch')['job_id'] }}")
+        cancel = IoTHubCancelJobOperator(
+            task_id="cancel", job_id="{{ ti.xcom_pull(task_ids='launch')['job_id'] }}"
+        )
         launch >> cancel
     result = run_dag(dag)
 
@@ -207,7 +225,11 @@ def test_future_start_time_is_scheduled_then_cancelled(hub, request):
 def _context(dag_id: str, task_id: str, run_id: str) -> dict:
     pushed: dict = {}
     ti = SimpleNamespace(
-        dag_id=dag_id, task_id=task_id, run_id=run_id, map_index=-1, xcom_push=lambda key, value: pushed.update({key: value})
+        dag_id=dag_id,
+        task_id=task_id,
+        run_id=run_id,
+        map_index=-1,
+        xcom_push=lambda key, value: pushed.update({key: value}),
     )
     return {"ti": ti, "pushed": pushed}
 
@@ -237,7 +259,9 @@ def test_busy_hub_makes_the_launch_wait_for_a_slot(make_hub, request):
         first = IoTHubDeviceMethodJobOperator(
             task_id="first", query_condition="*", method_name="ping", wait_for_completion=False
         )
-        second = IoTHubDeviceMethodJobOperator(task_id="second", query_condition="*", method_name="reboot", **FAST)
+        second = IoTHubDeviceMethodJobOperator(
+            task_id="second", query_condition="*", method_name="reboot", **FAST
+        )
         first >> second
     result = run_dag(dag)
 

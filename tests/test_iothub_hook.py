@@ -75,7 +75,9 @@ def test_device_job_rows_are_raw_paged_and_filtered(busy_hub):
 def test_count_devices(busy_hub):
     hook = IoTHubHook()
     assert hook.count_devices("*") == 250
-    expected = busy_hub.state.count_devices(parse_condition("tags.site IN ['ams', 'sea'] AND tags.floor >= 3"))
+    expected = busy_hub.state.count_devices(
+        parse_condition("tags.site IN ['ams', 'sea'] AND tags.floor >= 3")
+    )
     assert hook.count_devices("tags.site IN ['ams', 'sea'] AND tags.floor >= 3") == expected > 0
 
 
@@ -96,7 +98,9 @@ def test_wrong_key_is_refused_without_leaking_it(busy_hub, monkeypatch):
     wrong = busy_hub.connection_string.split("SharedAccessKey=")[0] + "SharedAccessKey=" + "A" * 43 + "="
     monkeypatch.setenv(
         "AIRFLOW_CONN_AZURE_IOT_HUB_DEFAULT",
-        json.dumps({"conn_type": "azure_iot_hub", "password": wrong, "extra": {"endpoint_url": busy_hub.endpoint}}),
+        json.dumps(
+            {"conn_type": "azure_iot_hub", "password": wrong, "extra": {"endpoint_url": busy_hub.endpoint}}
+        ),
     )
     with pytest.raises(JobServiceError) as err:
         IoTHubHook().get_job("x")
@@ -134,7 +138,9 @@ def test_missing_connection_details_are_explained(monkeypatch):
         IoTHubHook(iothub_conn_id="empty_hub").settings  # noqa: B018
     monkeypatch.setenv(
         "AIRFLOW_CONN_BAD_HUB",
-        json.dumps({"conn_type": "azure_iot_hub", "password": "HostName=x.azure-devices.net;SharedAccessKey=abc"}),
+        json.dumps(
+            {"conn_type": "azure_iot_hub", "password": "HostName=x.azure-devices.net;SharedAccessKey=abc"}
+        ),
     )
     with pytest.raises(ValueError, match="SharedAccessKeyName") as err:
         IoTHubHook(iothub_conn_id="bad_hub").settings  # noqa: B018

@@ -33,8 +33,8 @@ def make_trigger(job_id: str, **overrides) -> IoTHubJobTrigger:
 
 
 def test_serialize_rebuild_round_trip_carries_no_secret(hub):
-    from airflow.serialization.serialized_objects import BaseSerialization
     from airflow.sdk.module_loading import import_string
+    from airflow.serialization.serialized_objects import BaseSerialization
 
     trigger = make_trigger("job-x", failure_threshold="2%", cancel_on_kill=True)
     classpath, kwargs = trigger.serialize()

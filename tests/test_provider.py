@@ -7,13 +7,24 @@ import os
 import subprocess
 import sys
 
-HEAVY = ("azure.iot.hub", "azure.identity", "msrest", "uamqp", "lark", "requests", "airflow_iot_jobs.emulator")
+HEAVY = (
+    "azure.iot.hub",
+    "azure.identity",
+    "msrest",
+    "uamqp",
+    "lark",
+    "requests",
+    "airflow_iot_jobs.emulator",
+)
 
 
 def test_providers_list_shows_the_package():
     out = subprocess.run(
         [sys.executable, "-m", "airflow", "providers", "list", "--output", "json"],
-        capture_output=True, text=True, check=True, env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        check=True,
+        env=os.environ.copy(),
     ).stdout
     packages = {p["package_name"]: p for p in json.loads(out[out.index("[") :])}
     assert "airflow-iot-jobs" in packages
