@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import math
 import re
+from fractions import Fraction
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -118,7 +119,7 @@ _COUNT = re.compile(r"^\s*(\d+)\s*$")
 class Threshold:
     """A share (``"95%"``) or a device count (``10``) of the targeted devices."""
 
-    value: float
+    value: Fraction  # exact, so "18.4%" of 375 devices is exactly 69, not 69.00000000000001
     is_percent: bool
     text: str = field(compare=False)
 
@@ -133,20 +134,20 @@ class Threshold:
         if isinstance(raw, int):
             if raw < 0:
                 raise ValueError(rule)
-            return cls(float(raw), False, str(raw))
+            return cls(Fraction(raw), False, str(raw))
         if isinstance(raw, str):
             if match := _PERCENT.match(raw):
-                share = float(match.group(1))
-                if share > 100.0:
+                share = Fraction(match.group(1))
+                if share > 100:
                     raise ValueError(rule)
                 return cls(share, True, f"{match.group(1)}%")
             if match := _COUNT.match(raw):
-                return cls(float(match.group(1)), False, match.group(1))
+                return cls(Fraction(match.group(1)), False, match.group(1))
         raise ValueError(rule)
 
-    def devices(self, targeted: int) -> float:
+    def devices(self, targeted: int) -> Fraction:
         """The threshold in devices for a job that targets ``targeted`` devices."""
-        return self.value * targeted / 100.0 if self.is_percent else self.value
+        return self.value * targeted / 100 if self.is_percent else self.value
 
     def __str__(self) -> str:
         return self.text
@@ -184,7 +185,7 @@ class CompletionThresholds:
         return cls(success, failure, early_success)
 
     def required_successes(self, targeted: int) -> int:
-        return math.ceil(self.success.devices(targeted) - 1e-9)
+        return math.ceil(self.success.devices(targeted))
 
     def evaluate(self, progress: JobProgress) -> tuple[Verdict, str]:
         """Judge a snapshot: the verdict and a sentence saying why."""

@@ -7,6 +7,7 @@ execute time, after templates are rendered, and at DAG parse time for values tha
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -20,8 +21,8 @@ MAX_TAGS_BYTES = 8 * 1024
 MAX_DESIRED_BYTES = 32 * 1024
 MAX_JOB_ID_LENGTH = 64
 
-_JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-._]*$")
-_METHOD_NAME = re.compile(r"^[A-Za-z0-9_\-.:]+$")
+_JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-._]*")
+_METHOD_NAME = re.compile(r"[A-Za-z0-9_\-.:]+")
 _FORBIDDEN_KEY_CHARS = set(". $")
 
 
@@ -30,7 +31,7 @@ def validate_job_id(value: object, field: str = "job_id") -> str:
         raise ValueError(f"{field}: must be a non-empty string, got {value!r}")
     if len(value) > MAX_JOB_ID_LENGTH:
         raise ValueError(f"{field}: must be at most {MAX_JOB_ID_LENGTH} characters, got {len(value)}")
-    if not _JOB_ID.match(value):
+    if not _JOB_ID.fullmatch(value):
         raise ValueError(
             f"{field}: {value!r} may contain only letters, digits, '-', '.' and '_', and must start with a "
             "letter or digit"
@@ -41,7 +42,7 @@ def validate_job_id(value: object, field: str = "job_id") -> str:
 def validate_method_name(value: object, field: str = "method_name") -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"{field}: must be a non-empty string, got {value!r}")
-    if len(value) > 100 or not _METHOD_NAME.match(value):
+    if len(value) > 100 or not _METHOD_NAME.fullmatch(value):
         raise ValueError(
             f"{field}: {value!r} must be at most 100 characters of letters, digits, '_', '-', '.' or ':'"
         )
@@ -62,7 +63,7 @@ def coerce_json_object(value: object, field: str) -> Any:
 
 def json_size(value: object, field: str) -> int:
     try:
-        return len(json.dumps(value, separators=(",", ":")).encode())
+        return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode())
     except (TypeError, ValueError) as err:
         raise ValueError(f"{field}: must be JSON-serialisable ({err})") from None
 
@@ -76,7 +77,7 @@ def validate_method_payload(value: object, field: str = "payload") -> Any:
 
 
 def validate_timeout_seconds(value: object, field: str, minimum: int, maximum: int) -> int:
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and re.fullmatch(r"[0-9]+", value.strip()):
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"{field}: must be a whole number of seconds, got {value!r}")
@@ -90,6 +91,7 @@ def validate_twin_section(value: object, field: str, max_bytes: int) -> dict[str
     section = coerce_json_object(value, field)
     if not isinstance(section, Mapping):
         raise ValueError(f"{field}: must be a JSON object (a dict), got {type(section).__name__}")
+    section = _plain(section)
     _check_twin_node(section, field, depth=1)
     size = json_size(section, field)
     if size > max_bytes:
@@ -97,6 +99,13 @@ def validate_twin_section(value: object, field: str, max_bytes: int) -> dict[str
             f"{field}: is {size:,} bytes as JSON; the limit for this twin section is {max_bytes:,}"
         )
     return dict(section)
+
+
+def _plain(node: Any) -> Any:
+    """Mappings of any kind (MappingProxyType, rendered templates) as plain dicts, for JSON."""
+    if isinstance(node, Mapping):
+        return {key: _plain(child) for key, child in node.items()}
+    return node
 
 
 def _check_twin_node(node: Mapping[str, Any], path: str, depth: int) -> None:
@@ -170,6 +179,6 @@ def parse_duration_seconds(value: object, field: str, minimum: float = 1.0) -> f
             seconds = parsed.total_seconds()
     else:
         raise ValueError(f"{field}: must be seconds, a timedelta or an ISO 8601 duration, got {value!r}")
-    if seconds != seconds or seconds < minimum:  # NaN or too small
+    if not math.isfinite(seconds) or seconds < minimum:
         raise ValueError(f"{field}: must be at least {minimum:g} seconds, got {value!r}")
     return seconds

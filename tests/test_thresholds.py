@@ -342,7 +342,6 @@ def test_targeted_zero_terminal_meets_a_share_but_not_a_positive_count() -> None
 
 # Known bug (see the report): a decimal failure share is compared in binary floating point, so a failed count
 # exactly equal to the share ("18.4%" of 375 is exactly 69) is judged "above" the threshold.
-@pytest.mark.xfail(strict=True, reason="failure share compared without tolerance: float rounding error")
 @pytest.mark.parametrize(("failure", "targeted", "failed"), [("18.4%", 375, 69), ("2.3%", 100_000, 2300)])
 def test_failed_count_exactly_at_a_decimal_failure_share_does_not_fail(
     failure: str, targeted: int, failed: int
@@ -577,3 +576,7 @@ def test_from_event_ignores_unknown_keys_and_defaults_missing_ones() -> None:
         {"job_id": "j", "status": "running", "succeeded": 3, "extra": "ignored"}
     )
     assert progress == JobProgress(job_id="j", status="running", succeeded=3)
+
+
+def test_share_thresholds_are_exact_for_huge_fleets() -> None:
+    assert CompletionThresholds.parse("83.93%").required_successes(20_000_000) == 16_786_000
