@@ -10,8 +10,8 @@ from __future__ import annotations
 import enum
 import math
 import re
-from fractions import Fraction
 from dataclasses import asdict, dataclass, field
+from fractions import Fraction
 from typing import Any
 
 
