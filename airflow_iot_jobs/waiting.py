@@ -19,6 +19,7 @@ from airflow_iot_jobs.jobs import (
     Verdict,
     is_template,
 )
+from airflow_iot_jobs.polling import PollSchedule
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -40,6 +41,11 @@ def check_thresholds_at_parse(success_threshold: object, failure_threshold: obje
         "100%" if is_template(success_threshold) else success_threshold,
         None if is_template(failure_threshold) else failure_threshold,
     )
+
+
+def is_transient(err: JobServiceError) -> bool:
+    """Worth another read later: throttling or a server-side failure."""
+    return err.is_throttling or err.status >= 500
 
 
 def to_seconds(value: timedelta | float | int) -> float:
@@ -81,32 +87,41 @@ class JobWaiting:
         self.log.info("%s", progress.describe())
         return thresholds.evaluate(progress)
 
-    def wait_by_polling(self, job_id: str, poll_interval: float, deadline: float) -> dict[str, Any]:
+    def wait_by_polling(self, job_id: str, schedule: PollSchedule, deadline: float) -> dict[str, Any]:
         thresholds = self.thresholds()
+        progress: JobProgress | None = None
         while True:
-            progress = self.poll(job_id)
-            verdict, reason = self.judge(progress, thresholds) if progress else (Verdict.WAIT, "")
-            if verdict is not Verdict.WAIT:
-                return self.conclude(progress, verdict, reason)
+            try:
+                progress = self.hook.progress(job_id)
+            except JobServiceError as err:
+                if not is_transient(err):
+                    raise
+                self.log.warning("IoT service busy while reading job %s (%s); will poll again", job_id, err)
+                delay = schedule.after_busy(err.retry_after)
+            else:
+                verdict, reason = self.judge(progress, thresholds)
+                if verdict is not Verdict.WAIT:
+                    return self.conclude(progress, verdict, reason)
+                delay = schedule.after_progress(progress, thresholds, time.time())
             remaining = deadline - time.time()
             if remaining <= 0:
                 raise JobWaitTimeout(
                     f"job {job_id} did not reach a verdict before the wait timeout; last progress: "
                     f"{progress.describe() if progress else 'none (service busy)'}"
                 )
-            time.sleep(min(poll_interval, remaining))
+            time.sleep(min(delay, remaining))
 
     def poll(self, job_id: str) -> JobProgress | None:
-        """One progress read; a busy service (429) is logged and waited out, not fatal."""
+        """One progress read; a busy service (429, 5xx) is logged and waited out, not fatal."""
         try:
             return self.hook.progress(job_id)
         except JobServiceError as err:
-            if err.is_throttling or err.status >= 500:
+            if is_transient(err):
                 self.log.warning("IoT service busy while reading job %s (%s); will poll again", job_id, err)
                 return None
             raise
 
-    def defer_wait(self, job_id: str, poll_interval: float, deadline: float, timeout: float | None) -> None:
+    def defer_wait(self, job_id: str, schedule: PollSchedule, deadline: float, timeout: float | None) -> None:
         from airflow.sdk.module_loading import import_string
 
         trigger_class: type[JobThresholdTrigger] = import_string(self.trigger_path)
@@ -115,7 +130,8 @@ class JobWaiting:
             conn_id=self.conn_id,
             success_threshold=str(self.thresholds().success),
             failure_threshold=None if self.thresholds().failure is None else str(self.thresholds().failure),
-            poll_interval=poll_interval,
+            poll_interval=schedule.base,
+            max_poll_interval=schedule.maximum,
             end_time=deadline,
             early_success=self.early_success,
             cancel_on_kill=self.cancels_on_kill,

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.sdk import BaseOperator, conf
 
 from airflow_iot_jobs.jobs import JobAlreadyExistsError, JobServiceError, Verdict
+from airflow_iot_jobs.polling import PollSchedule
 from airflow_iot_jobs.validation import parse_duration_seconds, validate_job_id
 from airflow_iot_jobs.waiting import JobWaiting, check_thresholds_at_parse
 
@@ -30,7 +31,10 @@ class BaseJobOperator(JobWaiting, BaseOperator):
         another.
     :param wait_for_completion: wait for a verdict (default) or return right after the launch.
     :param deferrable: wait in the triggerer instead of a worker slot (default ``[operators] default_deferrable``).
-    :param poll_interval: seconds between progress reads.
+    :param poll_interval: seconds before the first progress reads, while the job's pace is unknown.
+    :param max_poll_interval: the longest gap between reads (default 120 s). In between, the wait is adaptive:
+        it predicts from the job's pace when it ends (or would cross the failure threshold) and reads then, and
+        backs off when the service throttles. Set it equal to ``poll_interval`` for a fixed interval.
     :param timeout: how long to wait for a verdict (seconds or timedelta; default 7 days).
     :param success_threshold: ``"95%"`` of targeted devices, or a device count such as ``10`` (default ``"100%"``).
     :param failure_threshold: fail as soon as more than this share or count of devices failed (default none).
@@ -55,6 +59,7 @@ class BaseJobOperator(JobWaiting, BaseOperator):
         wait_for_completion: bool = True,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float = 30.0,
+        max_poll_interval: float = 120.0,
         timeout: timedelta | float | None = None,
         success_threshold: str | int = "100%",
         failure_threshold: str | int | None = None,
@@ -70,6 +75,7 @@ class BaseJobOperator(JobWaiting, BaseOperator):
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
         self.poll_interval = poll_interval
+        self.max_poll_interval = max_poll_interval
         self.timeout = timeout
         self.success_threshold = success_threshold
         self.failure_threshold = failure_threshold
@@ -119,8 +125,11 @@ class BaseJobOperator(JobWaiting, BaseOperator):
                 verdict, reason = self.judge(progress, self.thresholds())
                 if verdict is not Verdict.WAIT:
                     return self.conclude(progress, verdict, reason)
-            self.defer_wait(job_id, self.poll_interval, deadline, timeout=None)
-        return self.wait_by_polling(job_id, self.poll_interval, deadline)
+            self.defer_wait(job_id, self.poll_schedule(), deadline, timeout=None)
+        return self.wait_by_polling(job_id, self.poll_schedule(), deadline)
+
+    def poll_schedule(self) -> PollSchedule:
+        return PollSchedule(float(self.poll_interval), float(self.max_poll_interval))
 
     def derived_job_id(self, context: Context) -> str:
         from airflow_iot_jobs.naming import derive_job_id

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 
 from airflow_iot_jobs.jobs import Verdict
+from airflow_iot_jobs.polling import PollSchedule
 from airflow_iot_jobs.waiting import JobWaiting, check_thresholds_at_parse, to_seconds
 
 if TYPE_CHECKING:
@@ -24,6 +25,8 @@ class JobThresholdSensor(JobWaiting, BaseSensorOperator):
 
     ``timeout`` (the sensor's) bounds the wait in every mode: poke and reschedule count from the first poke,
     deferrable hands the trigger the same absolute deadline. Returns the job's progress dict (XCom).
+    Deferrable mode polls adaptively between ``poke_interval`` and ``max_poll_interval`` (default
+    ``max(poke_interval, 120)``), like the operators.
     """
 
     hook_class: ClassVar[type[JobsHook]]
@@ -37,6 +40,7 @@ class JobThresholdSensor(JobWaiting, BaseSensorOperator):
         failure_threshold: str | int | None = None,
         cancel_on_failure: bool = False,
         cancel_on_kill: bool | None = None,
+        max_poll_interval: float | None = None,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
@@ -47,6 +51,7 @@ class JobThresholdSensor(JobWaiting, BaseSensorOperator):
         self.failure_threshold = failure_threshold
         self.cancel_on_failure = cancel_on_failure
         self.cancel_on_kill = cancel_on_kill
+        self.max_poll_interval = max_poll_interval
         self.deferrable = deferrable
         self._hook: JobsHook | None = None
 
@@ -66,7 +71,9 @@ class JobThresholdSensor(JobWaiting, BaseSensorOperator):
             if verdict is not Verdict.WAIT:
                 return self.conclude(progress, verdict, reason)
         timeout = to_seconds(self.timeout)
-        self.defer_wait(self.job_id, to_seconds(self.poke_interval), time.time() + timeout, timeout=timeout)
+        poke_interval = to_seconds(self.poke_interval)
+        schedule = PollSchedule(poke_interval, self.max_poll_interval or max(poke_interval, 120.0))
+        self.defer_wait(self.job_id, schedule, time.time() + timeout, timeout=timeout)
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
         progress = self.poll(self.job_id)

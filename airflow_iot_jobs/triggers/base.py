@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_iot_jobs.jobs import CompletionThresholds, JobProgress, JobServiceError, Verdict
+from airflow_iot_jobs.polling import PollSchedule
+from airflow_iot_jobs.waiting import is_transient
 
 if TYPE_CHECKING:
     from airflow_iot_jobs.hooks.base import JobsHook
@@ -39,6 +41,7 @@ class JobThresholdTrigger(BaseTrigger):
         success_threshold: str = "100%",
         failure_threshold: str | None = None,
         poll_interval: float = 30.0,
+        max_poll_interval: float | None = None,
         end_time: float,
         cancel_on_kill: bool = False,
         early_success: bool = True,
@@ -49,6 +52,7 @@ class JobThresholdTrigger(BaseTrigger):
         self.success_threshold = success_threshold
         self.failure_threshold = failure_threshold
         self.poll_interval = float(poll_interval)
+        self.max_poll_interval = float(max_poll_interval or poll_interval)
         self.end_time = float(end_time)
         self.cancel_on_kill = cancel_on_kill
         self.early_success = early_success
@@ -63,6 +67,7 @@ class JobThresholdTrigger(BaseTrigger):
                 "success_threshold": self.success_threshold,
                 "failure_threshold": self.failure_threshold,
                 "poll_interval": self.poll_interval,
+                "max_poll_interval": self.max_poll_interval,
                 "end_time": self.end_time,
                 "cancel_on_kill": self.cancel_on_kill,
                 "early_success": self.early_success,
@@ -80,23 +85,26 @@ class JobThresholdTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         hook = self.hook()
+        schedule = PollSchedule(self.poll_interval, self.max_poll_interval)
         progress: JobProgress | None = None
         while True:
             try:
                 progress = await hook.aprogress(self.job_id)
             except JobServiceError as err:
-                if not (err.is_throttling or err.status >= 500):
+                if not is_transient(err):
                     yield self._event("error", progress, message=str(err))
                     return
                 self.log.warning(
                     "IoT service busy while reading job %s (%s); will poll again", self.job_id, err
                 )
+                delay = schedule.after_busy(err.retry_after)
             else:
                 verdict, reason = self.thresholds.evaluate(progress)
                 self.log.info("%s", progress.describe())
                 if verdict is not Verdict.WAIT:
                     yield self._event(verdict.value, progress, reason=reason)
                     return
+                delay = schedule.after_progress(progress, self.thresholds, time.time())
             remaining = self.end_time - time.time()
             if remaining <= 0:
                 if progress is None:
@@ -104,7 +112,7 @@ class JobThresholdTrigger(BaseTrigger):
                 else:
                     yield self._event("timeout", progress)
                 return
-            await asyncio.sleep(min(self.poll_interval, remaining))
+            await asyncio.sleep(min(delay, remaining))
 
     async def on_kill(self) -> None:
         if self.cancel_on_kill:
