@@ -145,3 +145,15 @@ def test_missing_connection_details_are_explained(monkeypatch):
     with pytest.raises(ValueError, match="SharedAccessKeyName") as err:
         IoTHubHook(iothub_conn_id="bad_hub").settings  # noqa: B018
     assert "abc" not in str(err.value)
+
+
+def test_device_job_report_streams_json_lines(busy_hub, tmp_path):
+    hook = IoTHubHook()
+    hook.create_device_method_job("report", "*", "ping", connect_timeout=5)
+    wait_terminal(hook, "report")
+    path = tmp_path / "rows.jsonl"
+    assert hook.write_device_job_report("report", path) == 250
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    assert len({row["deviceId"] for row in rows}) == 250 and all(row["jobId"] == "report" for row in rows)
+    failed = hook.write_device_job_report("report", str(tmp_path / "failed.jsonl"), device_status="failed")
+    assert failed == hook.progress("report").failed

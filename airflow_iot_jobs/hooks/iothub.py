@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
@@ -422,6 +424,19 @@ class IoTHubHook(JobsHook):
         where = "" if query_condition.strip() == "*" else f" WHERE {query_condition}"
         rows = list(self.query_devices(f"SELECT COUNT() AS numberOfDevices FROM devices{where}"))
         return int(rows[0].get("numberOfDevices", 0)) if rows else 0
+
+    def write_device_job_report(
+        self, job_id: str, destination: str | os.PathLike[str] | Any, device_status: str | None = None
+    ) -> int:
+        """Stream every ``devices.jobs`` row of a job as JSON lines to a local path or an object-storage path
+        (anything with ``.open("w")``, e.g. ``ObjectStoragePath``); memory stays flat. Returns the row count."""
+        target = destination if hasattr(destination, "open") else Path(destination)
+        count = 0
+        with target.open("w") as out:
+            for row in self.iter_device_job_rows(job_id, device_status=device_status):
+                out.write(json.dumps(row, separators=(",", ":")) + "\n")
+                count += 1
+        return count
 
     def failed_devices(self, job_id: str, limit: int = 100) -> list[DeviceFailure]:
         failures: list[DeviceFailure] = []
