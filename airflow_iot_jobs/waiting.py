@@ -79,6 +79,10 @@ class JobWaiting:
     def thresholds(self) -> CompletionThresholds:
         return CompletionThresholds.parse(self.success_threshold, self.failure_threshold, self.early_success)
 
+    def wait_thresholds(self) -> CompletionThresholds:
+        """What the wait itself judges: the user's thresholds, unless the job is one unit of work."""
+        return self.thresholds()
+
     @property
     def cancels_on_kill(self) -> bool:
         return self.cancel_on_failure if self.cancel_on_kill is None else self.cancel_on_kill
@@ -88,7 +92,7 @@ class JobWaiting:
         return thresholds.evaluate(progress)
 
     def wait_by_polling(self, job_id: str, schedule: PollSchedule, deadline: float) -> dict[str, Any]:
-        thresholds = self.thresholds()
+        thresholds = self.wait_thresholds()
         progress: JobProgress | None = None
         while True:
             try:
@@ -125,11 +129,12 @@ class JobWaiting:
         from airflow.sdk.module_loading import import_string
 
         trigger_class: type[JobThresholdTrigger] = import_string(self.trigger_path)
+        thresholds = self.wait_thresholds()
         trigger = trigger_class(
             job_id=job_id,
             conn_id=self.conn_id,
-            success_threshold=str(self.thresholds().success),
-            failure_threshold=None if self.thresholds().failure is None else str(self.thresholds().failure),
+            success_threshold=str(thresholds.success),
+            failure_threshold=None if thresholds.failure is None else str(thresholds.failure),
             poll_interval=schedule.base,
             max_poll_interval=schedule.maximum,
             end_time=deadline,

@@ -8,6 +8,7 @@ speak the same REST API through httpx, so nothing blocks the triggerer's event l
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -154,6 +155,28 @@ def progress_from_job(job: dict[str, Any]) -> JobProgress:
         terminal=status in TERMINAL_STATUSES,
         job_type=job.get("type") or job.get("jobType"),
         failure_reason=job.get("failureReason") or job.get("statusMessage") or None,
+    )
+
+
+IMPORT_EXPORT_PENDING = frozenset({"enqueued", "queued", "scheduled"})
+
+
+def progress_from_import_export(job: dict[str, Any]) -> JobProgress:
+    """An import/export job is one unit of work: it is pending, running, succeeded or failed as a whole."""
+    status = str(job.get("status") or "unknown")
+    if status == "unknown":
+        raise JobServiceError(404, "JobNotFound", f"IoT Hub has no job {job.get('jobId')!r}")
+    return JobProgress(
+        job_id=str(job.get("jobId")),
+        status=status,
+        targeted=1,
+        succeeded=int(status == "completed"),
+        failed=int(status in {"failed", "cancelled"}),
+        running=int(status == "running"),
+        pending=int(status in IMPORT_EXPORT_PENDING),
+        terminal=status in TERMINAL_STATUSES,
+        job_type=job.get("type"),
+        failure_reason=job.get("failureReason") or None,
     )
 
 
@@ -352,10 +375,54 @@ class IoTHubHook(JobsHook):
         return self._sdk_call("get_scheduled_job", job_id)
 
     def cancel_job(self, job_id: str) -> dict[str, Any]:
-        return self._sdk_call("cancel_scheduled_job", job_id)
+        """Cancel a scheduled job, or an import/export job (which the v2 API does not know)."""
+        try:
+            return self._sdk_call("cancel_scheduled_job", job_id)
+        except JobServiceError as err:
+            if err.code != "JobNotFound":
+                raise
+        with _unknown_job(job_id):
+            self.get_import_export_job(job_id)  # the service answers DELETE of an unknown id with a bare 500
+        self.cancel_import_export_job(job_id)
+        return self.get_import_export_job(job_id)
 
     def progress(self, job_id: str) -> JobProgress:
-        return _checked_progress(self.get_job(job_id))
+        """Progress of a scheduled job, or of an import/export job (the v2 API answers "unknown" for those,
+        so fall back to ``GET /jobs/{id}`` as the az CLI does)."""
+        job = self.get_job(job_id)
+        if job.get("status") == "unknown":
+            with _unknown_job(job_id):
+                return progress_from_import_export(self.get_import_export_job(job_id))
+        return progress_from_job(job)
+
+    # ---------------------------------------------------------------- import / export jobs
+
+    def create_import_export_job(self, properties: dict[str, Any]) -> dict[str, Any]:
+        """``POST /jobs/create``. Never re-sent on failure: the service picks the job id, so a blind retry could
+        start a second job; callers look for their job with ``find_import_export_job`` first."""
+        from azure.iot.hub.protocol.models import JobProperties
+
+        return self._sdk_call("create_import_export_job", JobProperties.from_dict(properties))
+
+    def get_import_export_job(self, job_id: str) -> dict[str, Any]:
+        return self._sdk_call("get_import_export_job", job_id)
+
+    def list_import_export_jobs(self) -> list[dict[str, Any]]:
+        return self._request("GET", "/jobs").json()
+
+    def cancel_import_export_job(self, job_id: str) -> dict[str, Any]:
+        return self._sdk_call("cancel_import_export_job", job_id)
+
+    def find_import_export_job(self, job_type: str, blob_name: str) -> dict[str, Any] | None:
+        """The newest job of this type whose input/output blob is ``blob_name`` (how a retried task finds the
+        job an earlier try created)."""
+        key = "outputBlobName" if job_type == "export" else "inputBlobName"
+        matches = [
+            job
+            for job in self.list_import_export_jobs()
+            if job.get("type") == job_type and job.get(key) == blob_name
+        ]
+        return max(matches, key=lambda job: job.get("startTimeUtc") or "", default=None)
 
     # ---------------------------------------------------------------- queries (raw HTTP: the SDK is lossy here)
 
@@ -474,13 +541,30 @@ class IoTHubHook(JobsHook):
             return await self._arequest(client, "GET", f"/jobs/v2/{quote(job_id, safe='')}")
 
     async def aprogress(self, job_id: str) -> JobProgress:
-        return _checked_progress(await self.aget_job(job_id))
+        job = await self.aget_job(job_id)
+        if job.get("status") == "unknown":
+            import httpx
+
+            with _unknown_job(job_id):
+                async with httpx.AsyncClient(timeout=HTTP_TIMEOUT) as client:
+                    other = await self._arequest(client, "GET", f"/jobs/{quote(job_id, safe='')}")
+                return progress_from_import_export(other)
+        return progress_from_job(job)
 
     async def acancel_job(self, job_id: str) -> dict[str, Any]:
         import httpx
 
+        path = quote(job_id, safe="")
         async with httpx.AsyncClient(timeout=HTTP_TIMEOUT) as client:
-            return await self._arequest(client, "POST", f"/jobs/v2/{quote(job_id, safe='')}/cancel")
+            try:
+                return await self._arequest(client, "POST", f"/jobs/v2/{path}/cancel")
+            except JobServiceError as err:
+                if err.code != "JobNotFound":
+                    raise
+            with _unknown_job(job_id):
+                await self._arequest(client, "GET", f"/jobs/{path}")
+            await self._arequest(client, "DELETE", f"/jobs/{path}")
+            return await self._arequest(client, "GET", f"/jobs/{path}")
 
     # ---------------------------------------------------------------- links
 
@@ -497,11 +581,15 @@ def hub_portal_url(settings: IoTHubSettings) -> str:
     return f"https://portal.azure.com/#browse/Microsoft.Devices%2FIotHubs/search/{settings.hub_name}"
 
 
-def _checked_progress(job: dict[str, Any]) -> JobProgress:
-    if job.get("status") == "unknown":
-        # The service answers 200 with status "unknown" for an id it does not know as a scheduled job.
-        raise JobServiceError(404, "JobNotFound", f"IoT Hub has no scheduled job {job.get('jobId')!r}")
-    return progress_from_job(job)
+@contextlib.contextmanager
+def _unknown_job(job_id: str) -> Iterator[None]:
+    """Neither jobs API knows the id: say so plainly."""
+    try:
+        yield
+    except JobServiceError as err:
+        if err.status != 404:
+            raise
+        raise JobServiceError(404, "JobNotFound", f"IoT Hub has no job {job_id!r}") from None
 
 
 def _sas_token(settings: IoTHubSettings) -> str:

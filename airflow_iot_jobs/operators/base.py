@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -114,7 +114,7 @@ class BaseJobOperator(JobWaiting, BaseOperator):
         job_id = validate_job_id(self.job_id) if self.job_id else self.derived_job_id(context)
         wait_seconds = self.wait_seconds()
         deadline = time.time() + wait_seconds
-        self.launch(job_id, request, deadline)
+        job_id = self.launch(job_id, request, deadline)
         self._launched_job_id = job_id
         self.persist_links(context, job_id)
         if not self.wait_for_completion:
@@ -122,7 +122,7 @@ class BaseJobOperator(JobWaiting, BaseOperator):
         if self.deferrable:
             progress = self.poll(job_id)
             if progress is not None:
-                verdict, reason = self.judge(progress, self.thresholds())
+                verdict, reason = self.judge(progress, self.wait_thresholds())
                 if verdict is not Verdict.WAIT:
                     return self.conclude(progress, verdict, reason)
             self.defer_wait(job_id, self.poll_schedule(), deadline, timeout=None)
@@ -141,10 +141,25 @@ class BaseJobOperator(JobWaiting, BaseOperator):
             return DEFAULT_WAIT_TIMEOUT.total_seconds()
         return parse_duration_seconds(self.timeout, "timeout")
 
-    def launch(self, job_id: str, request: dict[str, Any], deadline: float) -> None:
-        """Create the job exactly once. "Already exists" means an earlier try reached the service: re-attach.
-        A busy service (too many active jobs, throttling) is waited out with backoff until the deadline;
-        re-sending is safe because the job id is fixed, so the service itself refuses a second job."""
+    def launch(self, job_id: str, request: dict[str, Any], deadline: float) -> str:
+        """Create the job exactly once; return its id. "Already exists" means an earlier try reached the
+        service: re-attach. Re-sending after "busy" is safe because the job id is fixed, so the service itself
+        refuses a second job."""
+        try:
+            self.retry_while_busy(lambda: self.create_job(job_id, request), deadline, job_id)
+            self.log.info("created %s job %s", self.job_type, job_id)
+        except JobAlreadyExistsError:
+            found = self.existing_job_type(job_id)
+            if found != self.job_type:
+                raise ValueError(
+                    f"job_id: {job_id!r} already names a {found} job, not a {self.job_type} job; choose another id"
+                ) from None
+            self.log.info("job %s already exists (an earlier try launched it): re-attaching", job_id)
+        return job_id
+
+    def retry_while_busy(self, create: Callable[[], Any], deadline: float, what: str) -> Any:
+        """Call ``create`` until the service stops answering "busy" (too many active jobs, one import/export
+        at a time, throttling), with exponential backoff and jitter, until the deadline. Other errors raise."""
         from tenacity import Retrying, retry_if_exception, stop_before_delay, wait_exponential_jitter
 
         def busy(err: BaseException) -> bool:
@@ -152,8 +167,8 @@ class BaseJobOperator(JobWaiting, BaseOperator):
 
         def log_busy(state: Any) -> None:
             self.log.warning(
-                "service busy, job %s not created yet (%s); retrying in %.0f s",
-                job_id,
+                "service busy, %s not created yet (%s); retrying in %.0f s",
+                what,
                 state.outcome.exception(),
                 state.next_action.sleep,
             )
@@ -165,18 +180,7 @@ class BaseJobOperator(JobWaiting, BaseOperator):
             before_sleep=log_busy,
             reraise=True,
         )
-        try:
-            for attempt in retrying:
-                with attempt:
-                    self.create_job(job_id, request)
-            self.log.info("created %s job %s", self.job_type, job_id)
-        except JobAlreadyExistsError:
-            found = self.existing_job_type(job_id)
-            if found != self.job_type:
-                raise ValueError(
-                    f"job_id: {job_id!r} already names a {found} job, not a {self.job_type} job; choose another id"
-                ) from None
-            self.log.info("job %s already exists (an earlier try launched it): re-attaching", job_id)
+        return retrying(create)
 
     def on_kill(self) -> None:
         job_id = getattr(self, "_launched_job_id", None)
