@@ -214,3 +214,18 @@ class IoTHubCancelJobOperator(BaseOperator):
         if self.do_xcom_push:
             IoTHubJobLink.persist(context, hook.portal_url())
         return progress.to_dict()
+
+
+# Identity import/export operators live in their own module; they are part of this module's public surface.
+from airflow_iot_jobs.operators.iothub_import_export import (  # noqa: E402
+    IoTHubExportDevicesOperator,
+    IoTHubImportDevicesOperator,
+)
+
+__all__ = [
+    "IoTHubCancelJobOperator",
+    "IoTHubDeviceMethodJobOperator",
+    "IoTHubExportDevicesOperator",
+    "IoTHubImportDevicesOperator",
+    "IoTHubTwinUpdateJobOperator",
+]
