@@ -278,3 +278,19 @@ def test_invalid_input_fails_before_any_request(hub, request):
 
     assert result.states["bad"] == "failed"
     assert hub.request_log == []
+
+
+def test_max_devices_refuses_a_job_over_too_many_devices(hub, request):
+    with dag_named(request) as dag:
+        IoTHubDeviceMethodJobOperator(
+            task_id="too_many", query_condition="*", method_name="reboot", max_devices=100, **FAST
+        )
+        IoTHubDeviceMethodJobOperator(
+            task_id="few_enough", query_condition="tags.site = 'ams'", method_name="reboot", max_devices=100, **FAST
+        )
+    result = run_dag(dag)
+
+    assert result.states == {"too_many": "failed", "few_enough": "success"}
+    (job_id,) = hub.state.jobs
+    assert job_id.startswith("few-enough-")
+    assert result.xcoms["few_enough"]["targeted"] == matching(hub, "tags.site = 'ams'") <= 100

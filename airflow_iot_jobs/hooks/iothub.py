@@ -304,6 +304,16 @@ class IoTHubHook(JobsHook):
     # ---------------------------------------------------------------- SDK calls: create / get / cancel
 
     def _sdk_call(self, operation: str, *args: Any) -> dict[str, Any]:
+        """One SDK operation; repeated on transient faults unless it is the one call that must never be
+        re-sent blindly (``create_import_export_job``: the service picks the id, a retry could start a second
+        job)."""
+        if operation == "create_import_export_job":
+            return self._sdk_call_once(operation, *args)
+        from airflow_iot_jobs.retries import retrying
+
+        return retrying()(self._sdk_call_once, operation, *args)
+
+    def _sdk_call_once(self, operation: str, *args: Any) -> dict[str, Any]:
         from msrest.exceptions import ClientRequestError, HttpOperationError
 
         try:
@@ -429,6 +439,14 @@ class IoTHubHook(JobsHook):
     def _request(
         self, method: str, path: str, *, json_body: Any = None, headers: dict[str, str] | None = None
     ) -> requests.Response:
+        """A read (GET, or POST /devices/query), repeated on transient faults."""
+        from airflow_iot_jobs.retries import retrying
+
+        return retrying()(self._request_once, method, path, json_body=json_body, headers=headers)
+
+    def _request_once(
+        self, method: str, path: str, *, json_body: Any = None, headers: dict[str, str] | None = None
+    ) -> requests.Response:
         import requests
 
         url = f"{self.settings.endpoint}{path}"
@@ -518,6 +536,15 @@ class IoTHubHook(JobsHook):
     # ---------------------------------------------------------------- async (triggers)
 
     async def _arequest(self, client: httpx.AsyncClient, method: str, path: str) -> dict[str, Any]:
+        """GET, cancel or DELETE (all safe to repeat), repeated on transient faults."""
+        from airflow_iot_jobs.retries import async_retrying
+
+        async for attempt in async_retrying():
+            with attempt:
+                return await self._arequest_once(client, method, path)
+        raise AssertionError("unreachable: tenacity re-raises the last error")
+
+    async def _arequest_once(self, client: httpx.AsyncClient, method: str, path: str) -> dict[str, Any]:
         import httpx
 
         settings = await self.asettings()

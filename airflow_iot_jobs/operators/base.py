@@ -40,6 +40,8 @@ class BaseJobOperator(JobWaiting, BaseOperator):
     :param failure_threshold: fail as soon as more than this share or count of devices failed (default none).
     :param cancel_on_failure: cancel the remote job when the failure threshold is crossed.
     :param cancel_on_kill: cancel the remote job when the task is killed (default: same as cancel_on_failure).
+    :param max_devices: blast-radius guard: count the devices the job would touch first and refuse to launch
+        (no job is created) when there are more than this; the count is logged either way.
     """
 
     hook_class: ClassVar[type[JobsHook]]
@@ -65,9 +67,16 @@ class BaseJobOperator(JobWaiting, BaseOperator):
         failure_threshold: str | int | None = None,
         cancel_on_failure: bool = False,
         cancel_on_kill: bool | None = None,
+        max_devices: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if max_devices is not None and (
+            isinstance(max_devices, bool) or not isinstance(max_devices, int) or max_devices < 0
+        ):
+            raise ValueError(
+                f"max_devices: must be a non-negative whole number of devices, got {max_devices!r}"
+            )
         check_thresholds_at_parse(success_threshold, failure_threshold)
         if poll_interval <= 0:
             raise ValueError(f"poll_interval: must be a positive number of seconds, got {poll_interval!r}")
@@ -81,6 +90,7 @@ class BaseJobOperator(JobWaiting, BaseOperator):
         self.failure_threshold = failure_threshold
         self.cancel_on_failure = cancel_on_failure
         self.cancel_on_kill = cancel_on_kill
+        self.max_devices = max_devices
         self._hook: JobsHook | None = None
         self._launched_job_id: str | None = None
 
@@ -146,7 +156,8 @@ class BaseJobOperator(JobWaiting, BaseOperator):
         service: re-attach. Re-sending after "busy" is safe because the job id is fixed, so the service itself
         refuses a second job."""
         try:
-            self.retry_while_busy(lambda: self.create_job(job_id, request), deadline, job_id)
+            # PUT with a fixed id is idempotent (a duplicate answers 409), so transient faults may be retried too.
+            self.retry_while_busy(lambda: self.create_job(job_id, request), deadline, job_id, transient=True)
             self.log.info("created %s job %s", self.job_type, job_id)
         except JobAlreadyExistsError:
             found = self.existing_job_type(job_id)
@@ -157,13 +168,20 @@ class BaseJobOperator(JobWaiting, BaseOperator):
             self.log.info("job %s already exists (an earlier try launched it): re-attaching", job_id)
         return job_id
 
-    def retry_while_busy(self, create: Callable[[], Any], deadline: float, what: str) -> Any:
+    def retry_while_busy(
+        self, create: Callable[[], Any], deadline: float, what: str, *, transient: bool = False
+    ) -> Any:
         """Call ``create`` until the service stops answering "busy" (too many active jobs, one import/export
-        at a time, throttling), with exponential backoff and jitter, until the deadline. Other errors raise."""
+        at a time, throttling) — and, with ``transient``, 5xx or a dropped connection — with exponential backoff
+        and jitter, until the deadline. Other errors raise at once."""
         from tenacity import Retrying, retry_if_exception, stop_before_delay, wait_exponential_jitter
 
+        from airflow_iot_jobs.retries import is_transient_fault
+
         def busy(err: BaseException) -> bool:
-            return isinstance(err, JobServiceError) and err.is_throttling
+            if not isinstance(err, JobServiceError):
+                return False
+            return err.is_throttling or (transient and is_transient_fault(err))
 
         def log_busy(state: Any) -> None:
             self.log.warning(
@@ -181,6 +199,18 @@ class BaseJobOperator(JobWaiting, BaseOperator):
             reraise=True,
         )
         return retrying(create)
+
+    def check_blast_radius(self, devices: int, what: str) -> None:
+        """Refuse to launch a job over more devices than ``max_devices`` (no job is created)."""
+        limit = "" if self.max_devices is None else f" (max_devices {self.max_devices:,})"
+        self.log.info("%s: %s device(s)%s", what, f"{devices:,}", limit)
+        if self.max_devices is not None and devices > self.max_devices:
+            from airflow.sdk.exceptions import AirflowFailException
+
+            raise AirflowFailException(
+                f"max_devices: {what} would touch {devices:,} devices, more than max_devices={self.max_devices:,}; "
+                "no job was created"
+            )
 
     def on_kill(self) -> None:
         job_id = getattr(self, "_launched_job_id", None)

@@ -89,6 +89,12 @@ class IoTHubBaseJobOperator(BaseJobOperator):
         if self.do_xcom_push:
             IoTHubJobLink.persist(context, self.hook.portal_url())
 
+    def launch(self, job_id: str, request: dict[str, Any], deadline: float) -> str:
+        if self.max_devices is not None:
+            condition = request["query_condition"]
+            self.check_blast_radius(self.hook.count_devices(condition), f"query condition {condition!r}")
+        return super().launch(job_id, request, deadline)
+
 
 class IoTHubDeviceMethodJobOperator(IoTHubBaseJobOperator):
     """Invokes a direct method on every device matching ``query_condition`` as one scheduled job.

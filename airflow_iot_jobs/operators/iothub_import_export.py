@@ -132,9 +132,21 @@ class IoTHubRegistryJobOperator(BaseJobOperator):
                 blob_name,
             )
             return existing["jobId"]
-        created = self.retry_while_busy(
-            lambda: self.hook.create_import_export_job(properties), deadline, f"the {job_type} job"
-        )
+        from airflow_iot_jobs.jobs import JobServiceError
+        from airflow_iot_jobs.retries import is_transient_fault
+
+        def create_once() -> dict[str, Any]:
+            try:
+                return self.hook.create_import_export_job(properties)
+            except JobServiceError as err:
+                # The request may have reached the hub before the fault: look before sending it again.
+                if is_transient_fault(err) and (
+                    found := self.hook.find_import_export_job(job_type, blob_name)
+                ):
+                    return found
+                raise
+
+        created = self.retry_while_busy(create_once, deadline, f"the {job_type} job", transient=True)
         self.log.info("created %s job %s", job_type, created["jobId"])
         return created["jobId"]
 
@@ -293,6 +305,7 @@ class IoTHubImportDevicesOperator(IoTHubRegistryJobOperator):
         if self.devices is not None or self.devices_file is not None:
             # Walk every record once before anything is uploaded or sent: a bad line fails the task here.
             self._lines = sum(1 for _ in self.records())
+            self.check_blast_radius(self._lines, "the import")
         return {}
 
     def records(self) -> Iterator[dict[str, Any]]:

@@ -1,0 +1,50 @@
+"""Short retries of transient faults on calls that are safe to repeat (reads, cancels, PUT with a fixed id).
+
+Transient: 5xx, a dropped connection, and 429 throttling of the request rate. Not transient here: the
+"busy" quota states (too many active jobs, one import/export at a time) — those can last for minutes and are
+waited out by the operator with its own deadline — and every other 4xx, which fails at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tenacity import AsyncRetrying, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
+from airflow_iot_jobs.jobs import JobServiceError
+
+ATTEMPTS = 4
+QUOTA_CODES = frozenset({"ThrottlingMaxActiveJobCountExceeded", "JobQuotaExceeded"})
+
+
+def is_transient_fault(err: BaseException) -> bool:
+    if not isinstance(err, JobServiceError):
+        return False
+    return err.status >= 500 or (err.status == 429 and err.code not in QUOTA_CODES)
+
+
+_backoff = wait_exponential_jitter(initial=0.5, max=8.0)
+
+
+def _wait(state: Any) -> float:
+    """The service's Retry-After when it gives one, else exponential backoff with jitter."""
+    err = state.outcome.exception() if state.outcome else None
+    retry_after = getattr(err, "retry_after", None)
+    return float(retry_after) if retry_after else _backoff(state)
+
+
+def _options() -> dict[str, Any]:
+    return {
+        "retry": retry_if_exception(is_transient_fault),
+        "wait": _wait,
+        "stop": stop_after_attempt(ATTEMPTS),
+        "reraise": True,
+    }
+
+
+def retrying() -> Retrying:
+    return Retrying(**_options())
+
+
+def async_retrying() -> AsyncRetrying:
+    return AsyncRetrying(**_options())
