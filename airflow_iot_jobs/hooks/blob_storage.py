@@ -184,6 +184,16 @@ class DeviceBlobStorage(BaseHook):
         if tail.strip():
             yield tail.decode()
 
+    def last_modified(self, location: BlobLocation) -> datetime | None:
+        """When the blob was last written, or None when it does not exist."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        blob = self.container_client(location.container_uri).get_blob_client(location.blob_name)
+        try:
+            return blob.get_blob_properties().last_modified
+        except ResourceNotFoundError:
+            return None
+
     def iter_records(self, location: BlobLocation) -> Iterator[dict[str, Any]]:
         """JSON-lines records (e.g. an exported ``devices.txt``), one at a time."""
         for line in self.iter_lines(location):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_iot_jobs.hooks.blob_storage import (
@@ -41,6 +42,7 @@ _IMPORT_MODES_BY_LOWER = {mode.lower(): mode for mode in IMPORT_MODES}
 STORAGE_AUTHENTICATION_TYPES = ("keyBased", "identityBased")
 ERROR_LOG_BLOB = "importErrors.log"
 MAX_REPORTED_FAILURES = 100
+LOG_CLOCK_SKEW = timedelta(minutes=5)
 
 
 class IoTHubRegistryJobOperator(BaseJobOperator):
@@ -234,10 +236,25 @@ class IoTHubExportDevicesOperator(IoTHubRegistryJobOperator):
             "blob_name": location.blob_name,
             "device_count": None,
         }
-        if self.count_devices and location.container_uri:
-            result["device_count"] = sum(1 for _ in self.storage.iter_lines(location))
+        if self.count_devices:
+            result["device_count"] = self.count_exported(location)
         self.log.info("export %s: %s devices in %s", progress.job_id, result["device_count"], location.url)
         return result
+
+    def count_exported(self, location: BlobLocation) -> int | None:
+        """Stream the export once and count its lines; the hub's SAS can only write, so read with our own."""
+        from azure.core.exceptions import AzureError
+
+        if self.container and self.wasb_conn_id:
+            location = BlobLocation(self.storage.container_uri(self.container, "rl"), location.blob_name)
+        try:
+            return sum(1 for _ in self.storage.iter_lines(location))
+        except AzureError as err:
+            code = getattr(err, "error_code", None) or type(err).__name__
+            self.log.warning(
+                "could not read the export back to count devices (%s); device_count is None", code
+            )
+            return None
 
 
 class IoTHubImportDevicesOperator(IoTHubRegistryJobOperator):
@@ -354,7 +371,7 @@ class IoTHubImportDevicesOperator(IoTHubRegistryJobOperator):
     def conclude(self, progress: JobProgress, verdict: Verdict, reason: str) -> dict[str, Any]:
         if verdict is not Verdict.SUCCESS:
             self.job_failed(progress, reason)
-        failures = self.import_failures()
+        failures = self.import_failures(progress.job_id)
         lines = self._lines or sum(1 for _ in self.storage.iter_lines(self._input))
         result: dict[str, Any] = {
             "job_id": progress.job_id,
@@ -392,13 +409,15 @@ class IoTHubImportDevicesOperator(IoTHubRegistryJobOperator):
             raise AirflowFailException(f"import job {progress.job_id}: {line_reason}")
         return result
 
-    def import_failures(self) -> list[dict[str, Any]]:
-        """Failed lines from the error log, numbered by their position in the input blob."""
+    def import_failures(self, job_id: str) -> list[dict[str, Any]]:
+        """Failed lines from this job's error log, numbered by their position in the input blob."""
         assert self._input is not None and self._output_uri is not None
-        entries = [
-            parse_error_entry(line)
-            for line in self.storage.iter_lines(BlobLocation(self._output_uri, ERROR_LOG_BLOB))
-        ]
+        log = BlobLocation(self._output_uri, ERROR_LOG_BLOB)
+        written = self.storage.last_modified(log)
+        started = _parse_utc(self.hook.get_import_export_job(job_id).get("startTimeUtc"))
+        if written is None or (started is not None and written < started - LOG_CLOCK_SKEW):
+            return []  # no log, or one left in the container by an earlier job
+        entries = [parse_error_entry(line) for line in self.storage.iter_lines(log)]
         if not entries:
             return []
         wanted = {entry["device_id"] for entry in entries if entry["device_id"]}
@@ -452,6 +471,16 @@ def parse_error_entry(line: str) -> dict[str, Any]:
             lowered.get("errorstatus") or lowered.get("message") or lowered.get("description") or ""
         ),
     }
+
+
+def _parse_utc(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _device_id_of(line: str) -> str | None:
