@@ -7,6 +7,7 @@ waited out by the operator with its own deadline — and every other 4xx, which 
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from tenacity import AsyncRetrying, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
@@ -14,6 +15,7 @@ from tenacity import AsyncRetrying, Retrying, retry_if_exception, stop_after_att
 from airflow_iot_jobs.jobs import JobServiceError
 
 ATTEMPTS = 4
+log = logging.getLogger(__name__)
 QUOTA_CODES = frozenset({"ThrottlingMaxActiveJobCountExceeded", "JobQuotaExceeded"})
 
 
@@ -33,10 +35,24 @@ def _wait(state: Any) -> float:
     return float(retry_after) if retry_after else _backoff(state)
 
 
+def _log_retry(state: Any) -> None:
+    """Say why the task is waiting: the service's answer, and when the call goes out again."""
+    err = state.outcome.exception() if state.outcome else None
+    sleep = state.next_action.sleep if state.next_action else 0.0
+    log.warning(
+        "IoT service call failed (%s); retrying in %.1f s (attempt %d of %d)",
+        err,
+        sleep,
+        state.attempt_number + 1,
+        ATTEMPTS,
+    )
+
+
 def _options() -> dict[str, Any]:
     return {
         "retry": retry_if_exception(is_transient_fault),
         "wait": _wait,
+        "before_sleep": _log_retry,
         "stop": stop_after_attempt(ATTEMPTS),
         "reraise": True,
     }

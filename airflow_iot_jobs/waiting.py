@@ -68,9 +68,15 @@ class JobWaiting:
     #: sensors succeed as soon as the threshold is met; operators judge the job they launched when it ends
     early_success: ClassVar[bool] = True
 
+    hook_class: ClassVar[type[JobsHook]]
+    _hook: JobsHook | None = None
+
     @property
     def hook(self) -> JobsHook:
-        raise NotImplementedError
+        """The backend hook, built once from the connection id."""
+        if self._hook is None:
+            self._hook = self.hook_class(**{self.hook_class.conn_name_attr: self.conn_id})
+        return self._hook
 
     @property
     def conn_id(self) -> str:

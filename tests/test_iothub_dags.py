@@ -253,7 +253,7 @@ def test_execute_twice_for_one_task_instance_launches_one_job(hub):
 
 
 def test_busy_hub_makes_the_launch_wait_for_a_slot(make_hub, request):
-    hub = make_hub(devices=200, speed=20.0, offline_rate=0.0, max_active_jobs=1)
+    hub = make_hub(devices=400, speed=1.0, offline_rate=0.0, max_active_jobs=1)  # the first job lasts seconds
     with dag_named(request) as dag:
         first = IoTHubDeviceMethodJobOperator(
             task_id="first", query_condition="*", method_name="ping", wait_for_completion=False

@@ -14,6 +14,8 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from airflow_iot_jobs.emulator.http import DEFAULT_FAULT_KINDS
+
 
 def _rate(text: str) -> float:
     value = float(text)
@@ -41,6 +43,32 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
     return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def _fault_kinds(text: str) -> str:
+    from airflow_iot_jobs.emulator.http import parse_fault_kinds
+
+    try:
+        return ",".join(parse_fault_kinds(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _fault_match(text: str) -> str:
+    import re
+
+    try:
+        re.compile(text)
+    except re.error as exc:
+        raise argparse.ArgumentTypeError(f"not a valid regular expression: {exc}") from None
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,6 +102,44 @@ def build_parser() -> argparse.ArgumentParser:
     iothub.add_argument(
         "--allow-bearer", action="store_true", help="accept any 'Authorization: Bearer <token>' as the owner"
     )
+    iothub.add_argument(
+        "--storage-connection-string",
+        default=None,
+        help="storage account (AccountName, AccountKey) the hub's managed identity may use: import/export jobs "
+        "with storageAuthenticationType identityBased (default: none, such jobs are refused)",
+    )
+    iothub.add_argument(
+        "--import-export-cancel-unknown",
+        choices=("500", "404"),
+        default="500",
+        help="answer to DELETE /jobs/{unknown id}: 500 as the real service (default) or 404 JobNotFound",
+    )
+    iothub.add_argument(
+        "--fault-rate",
+        type=_rate,
+        default=0.0,
+        help="share of authenticated requests that fail (default 0: none); deterministic for --seed",
+    )
+    iothub.add_argument(
+        "--fault-kinds",
+        type=_fault_kinds,
+        default=",".join(DEFAULT_FAULT_KINDS),
+        help="comma-separated faults to draw from: 500, 503, 429 (half with Retry-After: 1), reset (dropped, "
+        "not applied), reset-after (applied, then dropped), slow (answered after --fault-delay); 'all' = every "
+        f"kind (default {','.join(DEFAULT_FAULT_KINDS)})",
+    )
+    iothub.add_argument(
+        "--fault-delay",
+        type=_non_negative_float,
+        default=1.0,
+        help="seconds a 'slow' fault waits (default 1)",
+    )
+    iothub.add_argument(
+        "--fault-match",
+        type=_fault_match,
+        default=None,
+        help="only requests whose 'METHOD /path' matches this regex can fail (default: every request)",
+    )
     return parser
 
 
@@ -91,6 +157,12 @@ def _start_iothub(args: argparse.Namespace) -> Any:
         speed=args.speed,
         port=args.port,
         allow_bearer=args.allow_bearer,
+        storage_connection_string=args.storage_connection_string,
+        import_export_cancel_unknown=args.import_export_cancel_unknown,
+        fault_rate=args.fault_rate,
+        fault_kinds=args.fault_kinds,
+        fault_delay=args.fault_delay,
+        fault_match=args.fault_match,
     ).start()
 
 

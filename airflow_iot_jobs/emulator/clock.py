@@ -80,8 +80,8 @@ def to_datetime(epoch: float) -> datetime:
 
 def iso7(epoch: float, *, zulu: bool = True) -> str:
     """ISO 8601 UTC with 7 fractional digits, as the service writes them: ``2020-01-06T21:44:00.8884134Z``."""
-    dt = to_datetime(epoch)
-    text = dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond:06d}0"
+    # isoformat is C and twice as fast as strftime; "YYYY-MM-DDTHH:MM:SS.ffffff" is its first 26 characters.
+    text = datetime.fromtimestamp(epoch, tz=UTC).isoformat(timespec="microseconds")[:26] + "0"
     return text + "Z" if zulu else text
 
 

@@ -91,14 +91,7 @@ class BaseJobOperator(JobWaiting, BaseOperator):
         self.cancel_on_failure = cancel_on_failure
         self.cancel_on_kill = cancel_on_kill
         self.max_devices = max_devices
-        self._hook: JobsHook | None = None
         self._launched_job_id: str | None = None
-
-    @property
-    def hook(self) -> JobsHook:
-        if self._hook is None:
-            self._hook = self.hook_class(**{self.hook_class.conn_name_attr: self.conn_id})
-        return self._hook
 
     # ------------------------------------------------------------------ what a backend operator supplies
 

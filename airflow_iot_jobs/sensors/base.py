@@ -53,13 +53,6 @@ class JobThresholdSensor(JobWaiting, BaseSensorOperator):
         self.cancel_on_kill = cancel_on_kill
         self.max_poll_interval = max_poll_interval
         self.deferrable = deferrable
-        self._hook: JobsHook | None = None
-
-    @property
-    def hook(self) -> JobsHook:
-        if self._hook is None:
-            self._hook = self.hook_class(**{self.hook_class.conn_name_attr: self.conn_id})
-        return self._hook
 
     def execute(self, context: Context) -> Any:
         if not self.deferrable:

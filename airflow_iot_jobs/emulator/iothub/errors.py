@@ -94,5 +94,15 @@ def max_active_jobs_exceeded(limit: int) -> IoTHubError:
     )
 
 
+def blob_container_validation_error(message: str) -> IoTHubError:
+    """An import/export job's blob container is missing, unreachable or not authorised (checked on create)."""
+    return IoTHubError(400, "BlobContainerValidationError", 400008, message)
+
+
+def job_quota_exceeded(message: str = "Job quota has been exceeded") -> IoTHubError:
+    """A second active import/export job (one at a time on every tier)."""
+    return IoTHubError(403, "JobQuotaExceeded", 403003, message)
+
+
 def server_error(message: str = "An unexpected error occurred in the emulator") -> IoTHubError:
     return IoTHubError(500, "ServerError", 500001, message)

@@ -7,7 +7,7 @@ import binascii
 import hashlib
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_iot_jobs.emulator.clock import parse_iso
 from airflow_iot_jobs.emulator.fleet import payload_size
@@ -15,6 +15,7 @@ from airflow_iot_jobs.emulator.http import BadJSON, NoRoute, Request, Response
 from airflow_iot_jobs.emulator.iothub import errors
 from airflow_iot_jobs.emulator.iothub.auth import SasAuthenticator, require
 from airflow_iot_jobs.emulator.iothub.errors import IoTHubError
+from airflow_iot_jobs.emulator.iothub.importexport.job_properties import parse_job_properties
 from airflow_iot_jobs.emulator.iothub.models import (
     DEFAULT_MAX_EXECUTION_SECONDS,
     JOB_TYPES,
@@ -22,6 +23,9 @@ from airflow_iot_jobs.emulator.iothub.models import (
     JobSpec,
 )
 from airflow_iot_jobs.query_language import MAX_QUERY_LENGTH, QuerySyntaxError, parse_condition, parse_query
+
+if TYPE_CHECKING:
+    from airflow_iot_jobs.emulator.iothub.importexport.jobs import ImportExportJobs
 
 MAX_PAGE_SIZE = 100
 MAX_PAYLOAD_BYTES = 128 * 1024
@@ -31,6 +35,8 @@ MAX_TAGS_BYTES = 8 * 1024
 MAX_DESIRED_BYTES = 32 * 1024
 
 JOB_RIGHTS = {"ServiceConnect", "RegistryWrite"}
+REGISTRY_READ_RIGHTS = {"RegistryRead", "RegistryWrite"}  # export, list and get import/export jobs
+REGISTRY_WRITE_RIGHTS = {"RegistryWrite"}  # import, cancel
 QUERY_RIGHTS = {"ServiceConnect", "RegistryRead"}
 
 
@@ -73,6 +79,7 @@ class IoTHubResponses:
         authenticator: SasAuthenticator,
         unknown_job_mode: str = "unknown",
         jobs_query_format: str = "array",
+        import_export: ImportExportJobs | None = None,
     ) -> None:
         if unknown_job_mode not in ("unknown", "404"):
             raise ValueError("unknown_job_mode must be 'unknown' or '404'")
@@ -84,6 +91,7 @@ class IoTHubResponses:
         self.auth = authenticator
         self.unknown_job_mode = unknown_job_mode
         self.jobs_query_format = jobs_query_format
+        self.import_export = import_export
         self.router = build_router(self)
 
     def __call__(self, request: Request) -> Response:
@@ -292,6 +300,33 @@ class IoTHubResponses:
             if payload_size(section) > limit:
                 raise errors.argument_invalid(f"updateTwin.{name} is larger than {limit // 1024} KB")
         return twin
+
+    # -- import/export jobs ------------------------------------------------------------------------
+
+    def _import_export(self) -> ImportExportJobs:
+        if self.import_export is None:
+            raise errors.route_not_found("/jobs")
+        return self.import_export
+
+    def create_import_export_job(self, request: Request) -> Response:
+        require(request.context["principal"], REGISTRY_READ_RIGHTS)
+        spec = parse_job_properties(request.json())
+        if spec.job_type == "import":
+            require(request.context["principal"], REGISTRY_WRITE_RIGHTS)
+        return Response.json(self._import_export().create(spec))
+
+    def list_import_export_jobs(self, request: Request) -> Response:
+        require(request.context["principal"], REGISTRY_READ_RIGHTS)
+        return Response.json(self._import_export().list())
+
+    def get_import_export_job(self, request: Request) -> Response:
+        require(request.context["principal"], REGISTRY_READ_RIGHTS)
+        return Response.json(self._import_export().get(request.params["job_id"]))
+
+    def cancel_import_export_job(self, request: Request) -> Response:
+        require(request.context["principal"], REGISTRY_WRITE_RIGHTS)
+        self._import_export().cancel(request.params["job_id"])
+        return Response(204)
 
     # -- device queries ----------------------------------------------------------------------------
 

@@ -10,13 +10,21 @@ from typing import Any
 
 from airflow_iot_jobs.emulator.clock import Clock, Timeline
 from airflow_iot_jobs.emulator.fleet import Fleet
-from airflow_iot_jobs.emulator.http import EmulatorHTTPServer
+from airflow_iot_jobs.emulator.http import (
+    DEFAULT_FAULT_KINDS,
+    EmulatorHTTPServer,
+    FaultInjector,
+    Request,
+    Response,
+)
 from airflow_iot_jobs.emulator.iothub.auth import (
     OWNER_POLICY,
     POLICY_RIGHTS,
     SasAuthenticator,
     derive_policy_key,
 )
+from airflow_iot_jobs.emulator.iothub.errors import IoTHubError
+from airflow_iot_jobs.emulator.iothub.importexport import IdentityStore, ImportExportJobs, StorageAccount
 from airflow_iot_jobs.emulator.iothub.models import DEVICE_RATE, IoTHubState
 from airflow_iot_jobs.emulator.iothub.responses import IoTHubResponses
 
@@ -53,10 +61,28 @@ class IoTHubEmulator:
         cancel_running: bool = True,
         jobs_query_format: str = "array",
         device_rate: float = DEVICE_RATE,
+        storage_connection_string: str | None = None,
+        import_export_cancel_unknown: str = "500",
+        import_requires_status: bool = True,
+        fault_rate: float = 0.0,
+        fault_kinds: str | tuple[str, ...] = DEFAULT_FAULT_KINDS,
+        fault_delay: float = 1.0,
+        fault_match: str | None = None,
     ) -> None:
         """``cancel_running=False`` answers 412 ``JobRunPreconditionFailed`` to cancelling a running job;
         ``jobs_query_format="spec"`` answers ``GET /jobs/v2/query`` with the spec's QueryResult object instead
-        of the real service's array; ``device_rate`` is device rows started per emulated second."""
+        of the real service's array; ``device_rate`` is device rows started per emulated second.
+
+        Import/export jobs: ``storage_connection_string`` (``AccountName``/``AccountKey``) is the storage the
+        hub's managed identity may use for ``storageAuthenticationType: identityBased`` jobs (without it those
+        are refused with 400 ``BlobContainerValidationError``); ``import_export_cancel_unknown="404"`` answers
+        ``DELETE /jobs/{unknown}`` with 404 ``JobNotFound`` instead of the real service's 500;
+        ``import_requires_status=False`` accepts import lines without ``status``.
+
+        Fault injection (``hub.faults``, see :class:`~airflow_iot_jobs.emulator.http.FaultInjector`): a share
+        ``fault_rate`` of authenticated requests whose ``"METHOD /path"`` matches the regex ``fault_match`` fails
+        with one of ``fault_kinds`` (500, 503, 429, reset, reset-after, slow; ``slow`` waits ``fault_delay``
+        seconds), deterministically for ``seed``."""
         if key is None:
             key = random_key()
         try:
@@ -86,18 +112,46 @@ class IoTHubEmulator:
             device_rate=device_rate,
             cancel_running=cancel_running,
         )
+        self.identities = IdentityStore(seed)
+        self.import_export = ImportExportJobs(
+            self.state,
+            self.identities,
+            None
+            if storage_connection_string is None
+            else StorageAccount.from_connection_string(storage_connection_string),
+            unknown_cancel=import_export_cancel_unknown,
+            require_status=import_requires_status,
+            seed=seed,
+        )
         authenticator = SasAuthenticator(self.hostname, self.policy_keys, self.timeline.now, allow_bearer)
-        self.app = IoTHubResponses(self.state, authenticator, unknown_job_mode, jobs_query_format)
-        self._http = EmulatorHTTPServer(self.app, port)
+        self.app = IoTHubResponses(
+            self.state, authenticator, unknown_job_mode, jobs_query_format, import_export=self.import_export
+        )
+        self.faults = FaultInjector(
+            fault_rate,
+            fault_kinds,
+            seed,
+            delay=fault_delay,
+            match=fault_match,
+            error_response=self._fault_response,
+            applies_to=lambda request: _authenticated(authenticator, request),
+        )
+        self._http = EmulatorHTTPServer(self.app, port, faults=self.faults)
+
+    def _fault_response(self, status: int, code: str, message: str, headers: Any) -> Response:
+        numeric = {500: 500001, 503: 503000, 429: 429001}.get(status, status * 1000)
+        return IoTHubError(status, code, numeric, message, headers=headers).to_response(self.timeline.now())
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
     def start(self) -> IoTHubEmulator:
+        self.import_export.open()
         self._http.start()
         return self
 
     def stop(self) -> None:
         self._http.stop()
+        self.import_export.close()
 
     def __enter__(self) -> IoTHubEmulator:
         return self.start()
@@ -157,4 +211,15 @@ class IoTHubEmulator:
             "hub_name": self.hub_name,
             "max_active_jobs": self.state.max_active_jobs,
             "speed": self.timeline.speed,
+            "fault_rate": self.faults.rate,
+            "fault_kinds": list(self.faults.kinds),
         }
+
+
+def _authenticated(authenticator: SasAuthenticator, request: Request) -> bool:
+    """Faults hit only requests that pass authentication (a bad token is always answered 401)."""
+    try:
+        authenticator.authenticate(request.header("Authorization"), request.path)
+    except IoTHubError:
+        return False
+    return True

@@ -1,8 +1,7 @@
 """The IoT Hub route table (wire contract §1.1). Order matters: the first full match wins.
 
-``/jobs/v2/query`` must come before ``/jobs/v2/{id}``. The import/export routes (``POST /jobs/create``,
-``GET /jobs``, ``GET|DELETE /jobs/{id}``) are not served yet; none of the patterns below can match them,
-so when they are added (``/jobs/create`` before ``/jobs/{id}``) nothing here shadows them.
+``/jobs/v2/query`` must come before ``/jobs/v2/{id}``, and ``/jobs/create`` before ``/jobs/{id}`` (import/export
+jobs). ``{id}`` is one path segment, so ``/jobs/{id}`` never shadows ``/jobs/v2/...``.
 """
 
 from __future__ import annotations
@@ -21,6 +20,10 @@ URL_PATTERNS: list[tuple[str, str, str]] = [
     ("PUT", rf"/jobs/v2/{_JOB_ID}/?", "create_job"),
     ("GET", rf"/jobs/v2/{_JOB_ID}/?", "get_job"),
     ("POST", rf"/jobs/v2/{_JOB_ID}/cancel/?", "cancel_job"),
+    ("POST", r"/jobs/create/?", "create_import_export_job"),
+    ("GET", r"/jobs/?", "list_import_export_jobs"),
+    ("GET", rf"/jobs/{_JOB_ID}/?", "get_import_export_job"),
+    ("DELETE", rf"/jobs/{_JOB_ID}/?", "cancel_import_export_job"),
     ("POST", r"/devices/query/?", "query_devices"),
 ]
 
