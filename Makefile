@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 
-.PHONY: demo test lint venv clean
+.PHONY: demo test e2e lint venv chromium clean bench
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,7 +12,22 @@ $(VENV)/.installed: pyproject.toml
 	$(PIP) install --quiet -e '.[test]'
 	touch $@
 
-venv: $(VENV)/.installed
+# Azurite (the Azure Storage emulator, pinned in package.json / package-lock.json) into ./node_modules.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+venv: $(VENV)/.installed node_modules/.installed
+
+# Debian's Chromium for the e2e browser test (Playwright drives /usr/bin/chromium; `playwright install` is never
+# run). If it cannot be installed (no root, no apt), the browser test skips and says why.
+chromium:
+	@test -x /usr/bin/chromium || { \
+	  if [ "$$(id -u)" = 0 ]; then APT=""; elif sudo -n true 2>/dev/null; then APT="sudo -n"; else APT=none; fi; \
+	  if [ "$$APT" != none ] && command -v apt-get >/dev/null 2>&1; then \
+	    $$APT apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$APT apt-get install -y -qq chromium >/dev/null \
+	      || echo "chromium could not be installed: the e2e browser test will skip"; \
+	  else echo "no /usr/bin/chromium and no root for apt-get: the e2e browser test will skip"; fi; }
 
 ## Start the emulator with a few thousand devices, run the weekly maintenance DAG with `airflow dags test`
 ## on a SQLite metadata DB, print the outcome, stop everything.
@@ -20,13 +35,23 @@ demo: venv
 	$(PY) scripts/demo.py
 
 ## Run the whole test suite (real DAG runs against the emulator on 127.0.0.1).
-test: venv
+test: venv chromium
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q -p no:cacheprovider
+
+## Only the e2e stage: a real Airflow 3 (api-server, scheduler, DAG processor, triggerer) on 127.0.0.1 with
+## the emulator, both example DAGs triggered through the REST API, and one through the UI in headless Chromium.
+e2e: venv chromium
+	$(PY) -m pytest -q -p no:cacheprovider -m e2e -s tests/e2e
+
+## Measure the performance figures against the emulator (≈5-10 min on 2 cores): one table, and
+## benchmarks/results.json. BENCH_ARGS="--only 2,3" or "--quick" for a part or a smoke run. See BENCHMARKS.md.
+bench: venv
+	$(PY) -m benchmarks $(BENCH_ARGS)
 
 lint: venv
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
 clean:
-	rm -rf $(VENV) .demo .pytest_cache
+	rm -rf $(VENV) .demo .pytest_cache node_modules

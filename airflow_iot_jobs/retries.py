@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from tenacity import AsyncRetrying, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from tenacity import AsyncRetrying, Retrying, retry_if_exception, stop_after_attempt, wait_exponential, wait_random
 
 from airflow_iot_jobs.jobs import JobServiceError
 
@@ -25,7 +25,7 @@ def is_transient_fault(err: BaseException) -> bool:
     return err.status >= 500 or (err.status == 429 and err.code not in QUOTA_CODES)
 
 
-_backoff = wait_exponential_jitter(initial=0.5, max=8.0)
+_backoff = wait_exponential(multiplier=0.5, max=8.0) + wait_random(0, 0.5)
 
 
 def _wait(state: Any) -> float:

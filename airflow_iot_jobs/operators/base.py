@@ -167,7 +167,7 @@ class BaseJobOperator(JobWaiting, BaseOperator):
         """Call ``create`` until the service stops answering "busy" (too many active jobs, one import/export
         at a time, throttling) — and, with ``transient``, 5xx or a dropped connection — with exponential backoff
         and jitter, until the deadline. Other errors raise at once."""
-        from tenacity import Retrying, retry_if_exception, stop_before_delay, wait_exponential_jitter
+        from tenacity import Retrying, retry_if_exception, stop_before_delay, wait_exponential, wait_random
 
         from airflow_iot_jobs.retries import is_transient_fault
 
@@ -186,7 +186,7 @@ class BaseJobOperator(JobWaiting, BaseOperator):
 
         retrying = Retrying(
             retry=retry_if_exception(busy),
-            wait=wait_exponential_jitter(initial=2, max=MAX_LAUNCH_BACKOFF),
+            wait=wait_exponential(multiplier=2, max=MAX_LAUNCH_BACKOFF) + wait_random(0, 1),
             stop=stop_before_delay(max(deadline - time.time(), 0)),
             before_sleep=log_busy,
             reraise=True,
