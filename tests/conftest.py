@@ -22,6 +22,8 @@ os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
 os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "INFO"
 os.environ.setdefault("IOT_JOBS_EXAMPLE_POLL_SECONDS", "0.5")
 
+pytest_plugins = ["tests.azurite"]
+
 CONN_ID = "azure_iot_hub_default"
 
 

@@ -263,7 +263,7 @@ class IoTHubImportDevicesOperator(IoTHubRegistryJobOperator):
     The records come from ``devices`` (an iterable or XCom list of dicts), a local JSON-lines file
     ``devices_file``, or an existing blob ``input_blob_name`` in the input container. Every record needs an
     ``id`` and an ``importMode`` (or give ``import_mode`` for records without one); both are checked before the
-    hub is called. After the job, the error log (``importErrors.log``) is read and failed lines are reported by
+    hub is called. Records without ``status`` get ``"enabled"`` (the service requires one on every line). After the job, the error log (``importErrors.log``) is read and failed lines are reported by
     line number; ``success_threshold`` / ``failure_threshold`` apply to the imported lines.
 
     :param input_container / input_container_uri: where the input blob goes (read access for the hub).
@@ -450,7 +450,8 @@ def validate_import_record(record: Any, number: int, default_mode: str | None) -
         "eTag" if "twin" not in mode.lower() else "twinETag"
     ):
         raise ValueError(f"devices line {number} (device {device_id!r}): importMode {mode} needs an eTag")
-    return {**record, "importMode": _IMPORT_MODES_BY_LOWER[mode.lower()]}
+    # The live service rejects lines without a status, even for delete and updateTwin, where it is ignored.
+    return {"status": "enabled", **record, "importMode": _IMPORT_MODES_BY_LOWER[mode.lower()]}
 
 
 def parse_error_entry(line: str) -> dict[str, Any]:

@@ -177,10 +177,10 @@ def test_unknown_route_is_404_with_envelope(client: HubClient) -> None:
 
 
 def test_import_export_routes_are_not_shadowed_by_v2_routes(client: HubClient) -> None:
-    # Served by a later issue; until then they must not be answered by a /jobs/v2 handler.
-    assert client.request("POST", "/jobs/create", json={}).status_code == 404
-    assert client.request("GET", "/jobs").status_code == 404
-    assert client.request("GET", "/jobs/some-export").status_code == 404
+    # /jobs/create, /jobs and /jobs/{id} are the import/export handlers, not a /jobs/v2 one.
+    assert_error(client.request("POST", "/jobs/create", json={}), 400, "ArgumentInvalid")
+    assert client.request("GET", "/jobs").json() == []
+    assert_error(client.request("GET", "/jobs/some-export"), 404, "JobNotFound")
 
 
 def test_wrong_method_is_405(client: HubClient) -> None:

@@ -52,7 +52,7 @@ from airflow_iot_jobs.emulator.iothub.models import HISTORY_SECONDS, IoTHubState
 
 ACTIVE_STATUSES = frozenset({"enqueued", "running"})
 ENQUEUED_SECONDS = 1.0  # emulated seconds a new job waits before it runs
-RUNNING_SECONDS = 1.0  # emulated seconds a job runs at least (a small export takes ~3 s on a live hub)
+RUNNING_SECONDS = 2.0  # emulated seconds a job runs at least (with the queue ~3 s, as a small live export)
 RATE = 5000.0  # devices (export) or lines (import) per emulated second, at most
 CHUNK = 1000  # devices or lines handled per hold of the hub's lock
 POLL_SECONDS = 0.05
