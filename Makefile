@@ -14,6 +14,8 @@ $(VENV)/.installed: pyproject.toml
 
 # Azurite (the Azure Storage emulator, pinned in package.json / package-lock.json) into ./node_modules.
 node_modules/.installed: package.json package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "npm not found: installing Debian's nodejs and npm"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
 	npm ci --no-audit --no-fund
 	touch $@
 
