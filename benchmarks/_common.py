@@ -1,0 +1,206 @@
+"""Shared plumbing for the figures: an isolated Airflow home, emulator connections, process memory, result rows."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import hmac
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, quote_plus
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULT_MARKER = "BENCH-RESULT "
+
+
+# ------------------------------------------------------------------------------------------- environment
+
+
+def isolate_airflow(home: Path | None = None) -> Path:
+    """Point Airflow at a throw-away home before anything imports it (no DB is needed: connections come from
+    ``AIRFLOW_CONN_*`` variables, as in tests/conftest.py)."""
+    home = home or Path(tempfile.mkdtemp(prefix="airflow-iot-jobs-bench-"))
+    os.environ["AIRFLOW_HOME"] = str(home)
+    os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+    os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "example_dags")
+    os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{home}/airflow.db"
+    os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "WARNING"
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    return home
+
+
+def quiet_logs() -> None:
+    """Per-poll progress lines are part of the real path, but printing them would drown the table."""
+    import logging
+
+    logging.disable(logging.INFO)
+
+
+def connection_json(connection_string: str, endpoint: str) -> str:
+    return json.dumps(
+        {"conn_type": "azure_iot_hub", "password": connection_string, "extra": {"endpoint_url": endpoint}}
+    )
+
+
+def use_hub(conn_id: str, connection_string: str, endpoint: str) -> None:
+    os.environ[f"AIRFLOW_CONN_{conn_id.upper()}"] = connection_json(connection_string, endpoint)
+
+
+def sas_token(hostname: str, connection_string: str, ttl: int = 86400) -> str:
+    """An SDK-style SAS token for plain HTTP clients (the comparison loops)."""
+    parts = dict(p.split("=", 1) for p in connection_string.split(";") if p)
+    expiry = int(time.time() + ttl)
+    sr = quote_plus(hostname)
+    digest = hmac.new(base64.b64decode(parts["SharedAccessKey"]), f"{sr}\n{expiry}".encode(), hashlib.sha256)
+    sig = quote(base64.b64encode(digest.digest()).decode())
+    return f"SharedAccessSignature sr={sr}&sig={sig}&se={expiry}&skn={parts['SharedAccessKeyName']}"
+
+
+# ------------------------------------------------------------------------------------------- measuring
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set since it started its program. Linux ``VmHWM`` (reset by exec);
+    ``ru_maxrss`` is not, so a child forked from a big parent would report the parent's size."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def rss_mb(pid: int | None = None) -> float:
+    import psutil
+
+    return psutil.Process(pid or os.getpid()).memory_info().rss / 2**20
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def run_child(module: str, *args: str, timeout: float = 900, env: dict[str, str] | None = None) -> Any:
+    """Run ``python -m <module> args`` and return the JSON it printed after RESULT_MARKER."""
+    proc = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=ROOT,
+        env=env or os.environ.copy(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith(RESULT_MARKER):
+            return json.loads(line[len(RESULT_MARKER) :])
+    raise RuntimeError(
+        f"{module} {' '.join(args)} exited {proc.returncode} without a result:\n"
+        f"{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
+    )
+
+
+def emit(value: Any) -> None:
+    """A child's result: one marked JSON line on stdout."""
+    sys.stdout.write(RESULT_MARKER + json.dumps(value) + "\n")
+    sys.stdout.flush()
+
+
+# ------------------------------------------------------------------------------------------- result rows
+
+
+def row(
+    figure: int,
+    metric: str,
+    ours: float,
+    comparison: float | None,
+    comparison_label: str,
+    goal: str,
+    passed: bool | None,
+    unit: str = "",
+    ratio: float | None = None,
+    no_ratio: bool = False,
+    **details: Any,
+) -> dict[str, Any]:
+    """One line of the table. ``ratio`` defaults to ours / comparison (none with ``no_ratio``)."""
+    if ratio is None and not no_ratio and comparison not in (None, 0):
+        ratio = ours / comparison
+    return {
+        "figure": figure,
+        "metric": metric,
+        "ours": ours,
+        "unit": unit,
+        "comparison": comparison,
+        "comparison_label": comparison_label,
+        "ratio": ratio,
+        "goal": goal,
+        "pass": passed,
+        "details": details,
+    }
+
+
+class ServedHub:
+    """An emulator in a child process (``benchmarks._serve``): its CPU and memory stay out of the measured
+    process. ``request_count()`` asks it how many requests it answered."""
+
+    def __init__(self, *, wait: bool = True, **options: Any) -> None:
+        self.options = options
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks._serve", json.dumps(options)],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.info: dict[str, Any] | None = None
+        if wait:
+            self.wait_started()
+
+    @classmethod
+    def many(cls, options: list[dict[str, Any]]) -> list[ServedHub]:
+        """Start several at once (the children import the emulator in parallel), then wait for all."""
+        hubs = [cls(wait=False, **opts) for opts in options]
+        return [hub.wait_started() for hub in hubs]
+
+    def wait_started(self) -> ServedHub:
+        if self.info is None:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise RuntimeError(f"emulator with {self.options} did not start")
+            self.info = json.loads(line)
+            self.endpoint: str = self.info["endpoint"]
+            self.hostname: str = self.info["hostname"]
+            self.connection_string: str = self.info["connection_string"]
+        return self
+
+    def ask(self, command: str) -> Any:
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+        return json.loads(self.proc.stdout.readline())
+
+    def request_count(self) -> int:
+        return self.ask("count")["requests"]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(OSError):
+                self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()

@@ -1,0 +1,60 @@
+"""``python -m benchmarks._parse_one <dag file> [--structure]``: parse one DAG file in a fresh interpreter.
+
+Airflow's DAG processor already has ``airflow.sdk`` imported when it parses a file, and before it forks the
+parsing process it pre-imports every ``airflow.*`` module the file imports (``[dag_processor]
+parsing_pre_import_modules``, on by default; ``airflow_iot_jobs`` is not ``airflow.*`` so it is not
+pre-imported). Both happen first and are not timed; then the file is loaded the way the processor loads it (a
+module from a file path) and timed. Prints the seconds, the modules the file added to ``sys.modules``, and with ``--structure`` the
+DAG's id, schedule, start date, tasks and edges (to build its EmptyOperator twin).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.util
+import sys
+import time
+from pathlib import Path
+
+from benchmarks._common import emit, isolate_airflow
+
+
+def main() -> int:
+    path = Path(sys.argv[1])
+    isolate_airflow()
+    import airflow.sdk  # noqa: F401  (the processor's own import, not the file's cost)
+    from airflow.sdk import DAG  # noqa: F401
+    from airflow.utils.file import iter_airflow_imports
+
+    for name in iter_airflow_imports(str(path)):  # what _pre_import_airflow_modules does
+        with contextlib.suppress(Exception):  # the processor logs and goes on too
+            importlib.import_module(name)
+
+    before = set(sys.modules)
+    started = time.perf_counter()
+    spec = importlib.util.spec_from_file_location(f"unusual_prefix_bench_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    seconds = time.perf_counter() - started
+    result = {"seconds": seconds, "modules": sorted(set(sys.modules) - before - {spec.name})}
+    if "--structure" in sys.argv:
+        from airflow.sdk import DAG
+
+        dags = [v for v in vars(module).values() if isinstance(v, DAG)]
+        dag = dags[0]
+        schedule = getattr(dag, "schedule", None)
+        result["dag"] = {
+            "dag_id": dag.dag_id,
+            "schedule": schedule if isinstance(schedule, str) or schedule is None else None,
+            "start_date": dag.start_date.isoformat() if dag.start_date else None,
+            "tasks": [t.task_id for t in dag.tasks],
+            "edges": [[up, t.task_id] for t in dag.tasks for up in sorted(t.upstream_task_ids)],
+        }
+    emit(result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

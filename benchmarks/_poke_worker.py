@@ -1,0 +1,43 @@
+"""``python -m benchmarks._poke_worker <job_id>``: one poke-mode wait, as a worker's task process holds it.
+
+Imports airflow and the provider's sensor, builds ``IoTHubJobSensor(mode="poke")`` and pokes the job behind
+``AIRFLOW_CONN_AZURE_IOT_HUB_DEFAULT`` a few times (it stays scheduled, so every poke says "not yet"). Reports
+the process's RSS and the CPU seconds of one poke (median).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from benchmarks._common import cpu_seconds, emit, isolate_airflow, median, peak_rss_mb, quiet_logs, rss_mb
+
+POKES = 5
+
+
+def main() -> int:
+    isolate_airflow()
+    quiet_logs()
+    import airflow.sdk  # noqa: F401
+
+    from airflow_iot_jobs.sensors.iothub import IoTHubJobSensor
+
+    sensor = IoTHubJobSensor(task_id="wait", job_id=sys.argv[1], mode="poke", poke_interval=30)
+    costs = []
+    for _ in range(POKES):
+        before = cpu_seconds()
+        done = sensor.poke({})
+        costs.append(cpu_seconds() - before)
+        assert not done
+    emit(
+        {
+            "rss_mb": rss_mb(),
+            "peak_rss_mb": peak_rss_mb(),
+            "cpu_per_poke": median(costs[1:]),
+            "first_poke": costs[0],
+        }
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
