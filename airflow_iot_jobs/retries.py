@@ -10,7 +10,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from tenacity import AsyncRetrying, Retrying, retry_if_exception, stop_after_attempt, wait_exponential, wait_random
+from tenacity import (
+    AsyncRetrying,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential,
+    wait_random,
+)
 
 from airflow_iot_jobs.jobs import JobServiceError
 

@@ -31,6 +31,9 @@ class JobsHook(BaseHook):
     @abstractmethod
     async def acancel_job(self, job_id: str) -> dict: ...
 
+    async def aclose(self) -> None:
+        """Release async resources (connection pools) held since the first async call."""
+
     @abstractmethod
     def failed_devices(self, job_id: str, limit: int = 100) -> list[DeviceFailure]: ...
 

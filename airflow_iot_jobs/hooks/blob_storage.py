@@ -20,6 +20,7 @@ from airflow.sdk import BaseHook
 
 DEFAULT_SAS_LIFETIME = timedelta(hours=2)
 UPLOAD_BLOCK_BYTES = 4 * 1024 * 1024
+DOWNLOAD_CHUNK_BYTES = 4 * 1024 * 1024
 EXPORT_PERMISSIONS = "wl"  # write the export, list to check the container
 IMPORT_PERMISSIONS = "rwl"  # read the input, write the error log
 
@@ -138,7 +139,10 @@ class DeviceBlobStorage(BaseHook):
     def container_client(container_uri: str) -> Any:
         from azure.storage.blob import ContainerClient
 
-        return ContainerClient.from_container_url(container_uri)
+        # 4 MiB downloads: the SDK's 32 MiB first GET makes streaming reads hold far more memory than needed.
+        return ContainerClient.from_container_url(
+            container_uri, max_single_get_size=DOWNLOAD_CHUNK_BYTES, max_chunk_get_size=DOWNLOAD_CHUNK_BYTES
+        )
 
     def upload_lines(self, location: BlobLocation, lines: Iterable[str]) -> int:
         """Write lines to a block blob in 4 MB blocks (bounded memory); returns the line count."""

@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,6 +33,7 @@ ENTRA_SCOPE = "https://iothubs.azure.net/.default"
 MAX_PAGE_SIZE = 100
 TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
 HTTP_TIMEOUT = 30.0
+TOKEN_REUSE_SECONDS = 45 * 60
 
 log = logging.getLogger(__name__)
 
@@ -222,6 +224,10 @@ class IoTHubHook(JobsHook):
         self._settings: IoTHubSettings | None = None
         self._manager: Any = None
         self._credential: Any = None
+        self._http: requests.Session | None = None
+        self._http_signed_at = 0.0
+        self._aclient: httpx.AsyncClient | None = None
+        self._async_token: tuple[str, float] | None = None
 
     # ---------------------------------------------------------------- connection and auth
 
@@ -276,7 +282,10 @@ class IoTHubHook(JobsHook):
 
     async def _aauthorization(self, settings: IoTHubSettings) -> str:
         if settings.shared_access_key:
-            return await asyncio.to_thread(_sas_token, settings)
+            # A SAS token lives an hour: mint one (in a thread: the SDK import blocks) and reuse it for 45 min.
+            if self._async_token is None or time.monotonic() - self._async_token[1] > TOKEN_REUSE_SECONDS:
+                self._async_token = (await asyncio.to_thread(_sas_token, settings), time.monotonic())
+            return self._async_token[0]
         if self._credential is None:
             try:
                 from azure.identity import aio as identity_aio
@@ -296,10 +305,31 @@ class IoTHubHook(JobsHook):
         return f"Bearer {token.token}"
 
     def _session(self) -> requests.Session:
+        """One keep-alive session for the hook's life, signed by the SDK's auth and re-signed before the SAS
+        token (one hour) expires."""
         import requests
 
-        # The SDK's auth signs a fresh session (a new SAS token, or a cached Entra token) per call.
-        return self.manager.auth.signed_session(requests.Session())
+        now = time.monotonic()
+        if self._http is None or now - self._http_signed_at > TOKEN_REUSE_SECONDS:
+            self._http = self.manager.auth.signed_session(self._http or requests.Session())
+            self._http_signed_at = now
+        return self._http
+
+    async def _async_client(self) -> httpx.AsyncClient:
+        """One connection pool for the hook's life (a trigger's wait): no new TLS context per read."""
+        import httpx
+
+        if self._aclient is None:
+            self._aclient = httpx.AsyncClient(timeout=HTTP_TIMEOUT)
+        return self._aclient
+
+    async def aclose(self) -> None:
+        if self._aclient is not None:
+            await self._aclient.aclose()
+            self._aclient = None
+        if self._credential is not None:
+            await self._credential.close()
+            self._credential = None
 
     # ---------------------------------------------------------------- SDK calls: create / get / cancel
 
@@ -562,36 +592,31 @@ class IoTHubHook(JobsHook):
         return response.json() if response.content else {}
 
     async def aget_job(self, job_id: str) -> dict[str, Any]:
-        import httpx
-
-        async with httpx.AsyncClient(timeout=HTTP_TIMEOUT) as client:
-            return await self._arequest(client, "GET", f"/jobs/v2/{quote(job_id, safe='')}")
+        client = await self._async_client()
+        return await self._arequest(client, "GET", f"/jobs/v2/{quote(job_id, safe='')}")
 
     async def aprogress(self, job_id: str) -> JobProgress:
         job = await self.aget_job(job_id)
         if job.get("status") == "unknown":
-            import httpx
-
             with _unknown_job(job_id):
-                async with httpx.AsyncClient(timeout=HTTP_TIMEOUT) as client:
-                    other = await self._arequest(client, "GET", f"/jobs/{quote(job_id, safe='')}")
+                other = await self._arequest(
+                    await self._async_client(), "GET", f"/jobs/{quote(job_id, safe='')}"
+                )
                 return progress_from_import_export(other)
         return progress_from_job(job)
 
     async def acancel_job(self, job_id: str) -> dict[str, Any]:
-        import httpx
-
         path = quote(job_id, safe="")
-        async with httpx.AsyncClient(timeout=HTTP_TIMEOUT) as client:
-            try:
-                return await self._arequest(client, "POST", f"/jobs/v2/{path}/cancel")
-            except JobServiceError as err:
-                if err.code != "JobNotFound":
-                    raise
-            with _unknown_job(job_id):
-                await self._arequest(client, "GET", f"/jobs/{path}")
-            await self._arequest(client, "DELETE", f"/jobs/{path}")
-            return await self._arequest(client, "GET", f"/jobs/{path}")
+        client = await self._async_client()
+        try:
+            return await self._arequest(client, "POST", f"/jobs/v2/{path}/cancel")
+        except JobServiceError as err:
+            if err.code != "JobNotFound":
+                raise
+        with _unknown_job(job_id):
+            await self._arequest(client, "GET", f"/jobs/{path}")
+        await self._arequest(client, "DELETE", f"/jobs/{path}")
+        return await self._arequest(client, "GET", f"/jobs/{path}")
 
     # ---------------------------------------------------------------- links
 

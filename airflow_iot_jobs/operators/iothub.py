@@ -26,6 +26,11 @@ from airflow_iot_jobs.validation import (
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from airflow_iot_jobs.operators.iothub_import_export import (
+        IoTHubExportDevicesOperator,
+        IoTHubImportDevicesOperator,
+    )
+
 # The service's own ceiling for a job's run time is not documented; the CLI defaults to 3600 s.
 MAX_EXECUTION_TIME_LIMIT = 7 * 24 * 3600
 
@@ -222,11 +227,18 @@ class IoTHubCancelJobOperator(BaseOperator):
         return progress.to_dict()
 
 
-# Identity import/export operators live in their own module; they are part of this module's public surface.
-from airflow_iot_jobs.operators.iothub_import_export import (  # noqa: E402
-    IoTHubExportDevicesOperator,
-    IoTHubImportDevicesOperator,
-)
+# Identity import/export operators live in their own module; they are part of this module's public surface,
+# imported on first use so DAGs that only run scheduled jobs don't pay for them at parse time.
+_IMPORT_EXPORT = ("IoTHubExportDevicesOperator", "IoTHubImportDevicesOperator")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _IMPORT_EXPORT:
+        from airflow_iot_jobs.operators import iothub_import_export
+
+        return getattr(iothub_import_export, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "IoTHubCancelJobOperator",

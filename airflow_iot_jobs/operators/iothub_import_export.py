@@ -137,7 +137,15 @@ class IoTHubRegistryJobOperator(BaseJobOperator):
         from airflow_iot_jobs.jobs import JobServiceError
         from airflow_iot_jobs.retries import is_transient_fault
 
+        attempts = 0
+
         def create_once() -> dict[str, Any]:
+            nonlocal attempts
+            attempts += 1
+            # A re-send: an earlier attempt may have reached the hub although no answer came back (a dropped
+            # connection, a 5xx, and then a failed lookup too): never send it again without looking first.
+            if attempts > 1 and (found := self.hook.find_import_export_job(job_type, blob_name)):
+                return found
             try:
                 return self.hook.create_import_export_job(properties)
             except JobServiceError as err:

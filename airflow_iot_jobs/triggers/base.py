@@ -85,8 +85,16 @@ class JobThresholdTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         hook = self.hook()
+        try:
+            async for event in self._wait(hook):
+                yield event
+        finally:
+            await hook.aclose()
+
+    async def _wait(self, hook: JobsHook) -> AsyncIterator[TriggerEvent]:
         schedule = PollSchedule(self.poll_interval, self.max_poll_interval)
         progress: JobProgress | None = None
+        last_line = ""
         while True:
             try:
                 progress = await hook.aprogress(self.job_id)
@@ -100,7 +108,10 @@ class JobThresholdTrigger(BaseTrigger):
                 delay = schedule.after_busy(err.retry_after)
             else:
                 verdict, reason = self.thresholds.evaluate(progress)
-                self.log.info("%s", progress.describe())
+                line = progress.describe()
+                if line != last_line:  # thousands of waits: log progress, not every unchanged poll
+                    self.log.info("%s", line)
+                    last_line = line
                 if verdict is not Verdict.WAIT:
                     yield self._event(verdict.value, progress, reason=reason)
                     return
@@ -117,4 +128,8 @@ class JobThresholdTrigger(BaseTrigger):
     async def on_kill(self) -> None:
         if self.cancel_on_kill:
             self.log.warning("task killed: cancelling job %s", self.job_id)
-            await self.hook().acancel_job(self.job_id)
+            hook = self.hook()
+            try:
+                await hook.acancel_job(self.job_id)
+            finally:
+                await hook.aclose()
