@@ -135,6 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds a 'slow' fault waits (default 1)",
     )
     iothub.add_argument(
+        "--fault-max-consecutive",
+        type=_non_negative_int,
+        default=0,
+        help="never more than this many faults in a row (default 0: no cap)",
+    )
+    iothub.add_argument(
         "--fault-match",
         type=_fault_match,
         default=None,
@@ -163,6 +169,7 @@ def _start_iothub(args: argparse.Namespace) -> Any:
         fault_kinds=args.fault_kinds,
         fault_delay=args.fault_delay,
         fault_match=args.fault_match,
+        fault_max_consecutive=args.fault_max_consecutive or None,
     ).start()
 
 

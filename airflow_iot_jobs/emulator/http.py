@@ -137,7 +137,8 @@ class FaultInjector:
     the same order meets the same faults. Eligible: requests for which ``applies_to`` (set by the backend, e.g.
     "the request is authenticated") is true and whose ``"METHOD /path"`` matches the regex ``match`` (searched;
     default: every request). ``script(...)`` queues faults for the next eligible requests, whatever the rate
-    (``None`` in a script lets that request through). Every injected fault is appended to ``log`` as an
+    (``None`` in a script lets that request through). ``max_consecutive`` caps how many drawn faults come in a
+    row (a bounded burst; an outage is a different test). Every injected fault is appended to ``log`` as an
     :class:`InjectedFault`.
     """
 
@@ -149,12 +150,14 @@ class FaultInjector:
         *,
         delay: float = 1.0,
         match: str | None = None,
+        max_consecutive: int | None = None,
         error_response: ErrorFactory | None = None,
         applies_to: Callable[[Request], bool] | None = None,
     ) -> None:
         self._lock = threading.Lock()
         self._random = random.Random(f"emulator-faults:{seed}")
         self._throttled = 0
+        self._streak = 0  # faults drawn in a row (scripted ones excepted)
         self._script: deque[str | None] = deque()
         self.error_response: ErrorFactory = error_response or default_error_response
         self.applies_to = applies_to
@@ -163,7 +166,8 @@ class FaultInjector:
         self.kinds: tuple[str, ...] = DEFAULT_FAULT_KINDS
         self.delay = 1.0
         self.match: re.Pattern[str] | None = None
-        self.configure(rate=rate, kinds=kinds, delay=delay, match=match)
+        self.max_consecutive: int | None = None
+        self.configure(rate=rate, kinds=kinds, delay=delay, match=match, max_consecutive=max_consecutive)
 
     def configure(
         self,
@@ -172,8 +176,10 @@ class FaultInjector:
         kinds: str | Iterable[str] | None = None,
         delay: float | None = None,
         match: str | None = None,
+        max_consecutive: int | None = None,
     ) -> FaultInjector:
-        """Change the settings while the server runs (``match=""`` removes the filter)."""
+        """Change the settings while the server runs (``match=""`` removes the filter, ``max_consecutive=0``
+        the cap)."""
         with self._lock:
             if rate is not None:
                 if isinstance(rate, bool) or not 0.0 <= float(rate) <= 1.0:
@@ -187,6 +193,10 @@ class FaultInjector:
                 self.delay = float(delay)
             if match is not None:
                 self.match = re.compile(match) if match else None
+            if max_consecutive is not None:
+                if isinstance(max_consecutive, bool) or int(max_consecutive) < 0:
+                    raise ValueError(f"max_consecutive must be >= 0, got {max_consecutive!r}")
+                self.max_consecutive = int(max_consecutive) or None
         return self
 
     def script(self, *kinds: str | None) -> FaultInjector:
@@ -222,9 +232,15 @@ class FaultInjector:
                 if kind is None:
                     return None
             else:
-                if self.rate <= 0 or self._random.random() >= self.rate:
+                if self.rate <= 0:
                     return None
-                kind = self.kinds[self._random.randrange(len(self.kinds))]
+                draw, pick = self._random.random(), self._random.randrange(len(self.kinds))
+                capped = self.max_consecutive is not None and self._streak >= self.max_consecutive
+                if draw >= self.rate or capped:
+                    self._streak = 0
+                    return None
+                self._streak += 1
+                kind = self.kinds[pick]
             retry_after = None
             if kind == "429":
                 retry_after = 1 if self._throttled % 2 == 0 else None  # every other 429 carries Retry-After

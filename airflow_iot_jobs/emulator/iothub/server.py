@@ -68,6 +68,7 @@ class IoTHubEmulator:
         fault_kinds: str | tuple[str, ...] = DEFAULT_FAULT_KINDS,
         fault_delay: float = 1.0,
         fault_match: str | None = None,
+        fault_max_consecutive: int | None = None,
     ) -> None:
         """``cancel_running=False`` answers 412 ``JobRunPreconditionFailed`` to cancelling a running job;
         ``jobs_query_format="spec"`` answers ``GET /jobs/v2/query`` with the spec's QueryResult object instead
@@ -82,7 +83,8 @@ class IoTHubEmulator:
         Fault injection (``hub.faults``, see :class:`~airflow_iot_jobs.emulator.http.FaultInjector`): a share
         ``fault_rate`` of authenticated requests whose ``"METHOD /path"`` matches the regex ``fault_match`` fails
         with one of ``fault_kinds`` (500, 503, 429, reset, reset-after, slow; ``slow`` waits ``fault_delay``
-        seconds), deterministically for ``seed``."""
+        seconds), never more than ``fault_max_consecutive`` in a row (default: no cap), deterministically for
+        ``seed``."""
         if key is None:
             key = random_key()
         try:
@@ -133,6 +135,7 @@ class IoTHubEmulator:
             seed,
             delay=fault_delay,
             match=fault_match,
+            max_consecutive=fault_max_consecutive,
             error_response=self._fault_response,
             applies_to=lambda request: _authenticated(authenticator, request),
         )

@@ -1,0 +1,279 @@
+"""Exactly-once launch: the retry matrix. Every case is a real DAG run (dag.test(), in this process or in a
+child process that gets SIGKILLed) against the emulator, and ends by counting the jobs the hub holds for the
+task instance: exactly one, whatever happened to the worker, the triggerer or the task.
+
+The emulator runs on a manual clock (``held_hub``): a job it accepts stays queued until the test releases it,
+so "the job is still running when the worker dies" is a fact of the test, not a race.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from airflow.sdk import DAG
+
+from airflow_iot_jobs.operators.iothub import IoTHubDeviceMethodJobOperator, IoTHubTwinUpdateJobOperator
+from tests.dag_runs import run_dag
+from tests.reliability import (
+    DagProcess,
+    held_hub,
+    record_jobs,
+    release,
+    requests_matching,
+    wait_until,
+    when,
+)
+
+pytest_plugins = ["tests.reliability_plugin"]
+
+START = datetime(2026, 1, 1, tzinfo=UTC)
+FACTORY = "tests.test_reliability_matrix:reboot_dag"
+
+
+def reboot_dag(dag_id: str, **operator: Any) -> DAG:
+    """One method job over every device; ``operator`` overrides (deferrable, execution_timeout, …)."""
+    retries = operator.pop("retries", 0)
+    timeout = operator.pop("execution_timeout", None)
+    with DAG(
+        dag_id,
+        schedule=None,
+        start_date=START,
+        default_args={"retries": retries, "retry_delay": timedelta(0)},
+    ) as dag:
+        IoTHubDeviceMethodJobOperator(
+            task_id="reboot",
+            query_condition="*",
+            method_name="reboot",
+            poll_interval=0.3,
+            max_poll_interval=0.5,
+            execution_timeout=None if timeout is None else timedelta(seconds=timeout),
+            **operator,
+        )
+    return dag
+
+
+def the_job(hub, result_xcom: dict[str, Any] | None = None) -> str:
+    """The hub holds exactly one job (and it is the one the task reports)."""
+    jobs = list(hub.state.jobs)
+    record_jobs(len(jobs))
+    assert len(jobs) == 1, f"expected one job, the hub holds {jobs}"
+    if result_xcom is not None:
+        assert result_xcom["job_id"] == jobs[0]
+    return jobs[0]
+
+
+def created(hub) -> bool:
+    return requests_matching(hub, "PUT", "/jobs/v2/", 200) > 0
+
+
+def reattached(hub) -> bool:
+    return requests_matching(hub, "PUT", "/jobs/v2/", 409) > 0
+
+
+# ---------------------------------------------------------------------------------------------------------- (a)
+
+
+def test_a_first_try_dies_after_the_create_call_and_the_retry_reattaches(make_hub, request):
+    """Try 1 creates the job, then ``execution_timeout`` kills it while it waits (no XCom pushed); try 2 gets
+    409 for the same derived id and re-attaches instead of launching another job."""
+    hub = held_hub(make_hub)
+    dag = reboot_dag("reliability_a_timeout", retries=1, execution_timeout=3)
+    day = datetime(2026, 2, 1, tzinfo=UTC)
+    with when(lambda: reattached(hub), lambda: release(hub)):
+        result = run_dag(dag, logical_date=day, run_after=day)
+
+    assert result.states == {"reboot": "success"}
+    assert result.tries == {"reboot": 2}, "the first try must have died"
+    job = the_job(hub, result.xcoms["reboot"])
+    assert result.xcoms["reboot"]["succeeded"] == 200
+    assert requests_matching(hub, "PUT", f"/jobs/v2/{job}") == 2  # created once, refused once (409)
+
+
+# ---------------------------------------------------------------------------------------------------------- (b)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("moment", ["right-after-create", "mid-wait"])
+def test_b_worker_sigkilled_then_the_task_instance_runs_again(make_hub, tmp_path, moment):
+    """The worker process running the task is SIGKILLed — right after the hub answered the create call (before
+    any XCom), or while it waits on a half-done job — and the same task instance runs again in a new process."""
+    hub = held_hub(make_hub)
+    day = datetime(2026, 2, 2, tzinfo=UTC)
+    kwargs = {"dag_id": f"reliability_b_{moment.replace('-', '_')}"}
+
+    worker = DagProcess(FACTORY, kwargs, day, tmp_path / "worker-1.log")
+    try:
+        wait_until("the create call", lambda: created(hub))
+        if moment == "mid-wait":
+            release(hub, 2.5)  # the job starts and gets about half way
+            polls = requests_matching(hub, "GET", "/jobs/v2/")
+            wait_until(
+                "two more progress reads", lambda: requests_matching(hub, "GET", "/jobs/v2/") >= polls + 2
+            )
+            job = hub.state.get_job(next(iter(hub.state.jobs)))
+            stats = job["deviceJobStatistics"]
+            assert job["status"] == "running" and 0 < stats["succeededCount"] < stats["deviceCount"]
+    finally:
+        worker.kill()
+    assert worker.popen.returncode == -9
+    assert "RESULT" not in worker.output()
+
+    again = DagProcess(FACTORY, kwargs, day, tmp_path / "worker-2.log")
+    with when(lambda: reattached(hub), lambda: release(hub)):
+        result = again.result()
+
+    assert result["states"] == {"reboot": "success"}, again.output()[-3000:]
+    the_job(hub, result["xcoms"]["reboot"])
+    assert result["xcoms"]["reboot"]["succeeded"] == 200
+
+
+# ---------------------------------------------------------------------------------------------------------- (c)
+
+
+def _stored_trigger(db: str, job_ids: set[str]) -> tuple[int, str, dict[str, Any]] | None:
+    """The ``trigger`` row (id, classpath, kwargs as the triggerer decodes them) that watches one of ``job_ids``;
+    other tests' rows are ignored."""
+    from airflow.models.trigger import Trigger
+    from airflow.serialization.decoders import smart_decode_trigger_kwargs
+
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)) as conn:
+        rows = conn.execute("SELECT id, classpath, kwargs FROM trigger").fetchall()
+    for trigger_id, classpath, encrypted in rows:
+        kwargs = {k: smart_decode_trigger_kwargs(v) for k, v in Trigger._decrypt_kwargs(encrypted).items()}
+        if kwargs.get("job_id") in job_ids:
+            return trigger_id, classpath, kwargs
+    return None
+
+
+@pytest.mark.slow
+def test_c_trigger_rebuilt_from_its_stored_kwargs_in_a_fresh_event_loop(make_hub, tmp_path, airflow_db):
+    """The process hosting the trigger dies mid-wait (SIGKILL). The trigger is rebuilt from the row the
+    execution API stored in the ``trigger`` table — decrypted and decoded as the triggerer does — and run in a
+    fresh event loop; its event resumes the task instance through Airflow's Trigger.submit_event. The rebuilt
+    trigger watches the same job: nothing is launched again."""
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.models.trigger import Trigger
+    from airflow.triggers.base import TriggerEvent
+    from airflow.utils.session import create_session
+    from airflow.utils.state import TaskInstanceState
+    from sqlalchemy import select
+
+    from airflow_iot_jobs.triggers.iothub import IoTHubJobTrigger
+
+    hub = held_hub(make_hub)
+    day = datetime(2026, 2, 3, tzinfo=UTC)
+    dag_id = "reliability_c_triggerer_restart"
+    kwargs = {"dag_id": dag_id, "deferrable": True, "timeout": 600}
+    db = str(airflow_db / "airflow.db")
+
+    host = DagProcess(FACTORY, kwargs, day, tmp_path / "triggerer-1.log")
+    try:
+        wait_until("the create call", lambda: created(hub))
+        row = wait_until("the stored trigger", lambda: _stored_trigger(db, set(hub.state.jobs)), timeout=60)
+        polls = requests_matching(hub, "GET", "/jobs/v2/")
+        wait_until(
+            "the trigger's progress reads", lambda: requests_matching(hub, "GET", "/jobs/v2/") >= polls + 2
+        )
+    finally:
+        host.kill()
+    trigger_id, classpath, stored = row
+    assert classpath == "airflow_iot_jobs.triggers.iothub.IoTHubJobTrigger"
+
+    # What the triggerer does with a trigger row (TriggerRunner.create_triggers: decrypt, decode, instantiate),
+    # in a fresh event loop.
+    trigger = IoTHubJobTrigger(**stored)
+    job_id = next(iter(hub.state.jobs))
+    assert stored["job_id"] == job_id
+
+    async def first_event() -> dict[str, Any]:
+        return (await anext(trigger.run())).payload
+
+    with when(lambda: True, lambda: release(hub)):
+        payload = asyncio.run(first_event())
+    assert payload["status"] == "success"
+
+    with create_session() as session:
+        ti = session.scalars(
+            select(TaskInstance).where(TaskInstance.dag_id == dag_id, TaskInstance.task_id == "reboot")
+        ).one()
+        # dag.test() parks the task instance in QUEUED while its inline trigger runs; a real deployment keeps
+        # it DEFERRED, which is what the triggerer's submit_event expects.
+        ti.state = TaskInstanceState.DEFERRED
+        ti.trigger_id = trigger_id
+    Trigger.submit_event(trigger_id, TriggerEvent(payload))
+
+    result = _resume(dag_id, "reboot", reboot_dag(**kwargs))
+    assert result["state"] == "success"
+    the_job(hub, result["xcom"])
+    assert requests_matching(hub, "PUT", "/jobs/v2/") == 1
+
+
+def _resume(dag_id: str, task_id: str, dag: DAG) -> dict[str, Any]:
+    """Run the resumed task instance (state SCHEDULED, next_method execute_complete) the way dag.test() runs
+    one: through the in-process execution API."""
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.models.xcom import XComModel
+    from airflow.sdk.definitions.dag import _run_task
+    from airflow.utils.session import create_session
+    from airflow.utils.state import TaskInstanceState
+    from sqlalchemy import select
+
+    with create_session() as session:
+        ti = session.scalars(
+            select(TaskInstance).where(TaskInstance.dag_id == dag_id, TaskInstance.task_id == task_id)
+        ).one()
+        assert ti.state == TaskInstanceState.SCHEDULED and ti.next_method == "execute_complete"
+        session.expunge(ti)
+    _run_task(ti=ti, task=dag.task_dict[task_id])
+    with create_session() as session:
+        ti = session.scalars(
+            select(TaskInstance).where(TaskInstance.dag_id == dag_id, TaskInstance.task_id == task_id)
+        ).one()
+        row = session.scalars(
+            select(XComModel).where(
+                XComModel.dag_id == dag_id, XComModel.task_id == task_id, XComModel.key == "return_value"
+            )
+        ).one_or_none()
+        return {"state": str(ti.state), "xcom": None if row is None else XComModel.deserialize_value(row)}
+
+
+# ---------------------------------------------------------------------------------------------------------- (d)
+
+
+@pytest.mark.parametrize("deferrable", [False, True], ids=["polling", "deferrable"])
+def test_d_cleared_task_rerun_reattaches_to_its_job(make_hub, deferrable):
+    """The user clears the task and it runs again (dag.test() for the same logical date and run id clears the
+    task instances and runs them): the rerun finds the job its first run launched and returns its verdict."""
+    hub = make_hub(devices=200, speed=50.0, offline_rate=0.0, max_active_jobs=5)
+    dag = reboot_dag(f"reliability_d_{'deferrable' if deferrable else 'polling'}", deferrable=deferrable)
+    day = datetime(2026, 2, 4, tzinfo=UTC)
+
+    first = run_dag(dag, logical_date=day, run_after=day)
+    second = run_dag(dag, logical_date=day, run_after=day)
+
+    assert first.states == second.states == {"reboot": "success"}
+    assert first.xcoms["reboot"] == second.xcoms["reboot"]
+    the_job(hub, second.xcoms["reboot"])
+    assert requests_matching(hub, "PUT", "/jobs/v2/", 409) == 1
+
+
+def test_d_cleared_twin_job_does_not_patch_twins_twice(make_hub):
+    """A twin patch with a date stamp is not idempotent in effect: rerunning the cleared task must not launch
+    it again (one job, and the devices' twins were patched once)."""
+    hub = make_hub(devices=150, speed=50.0, offline_rate=0.0, max_active_jobs=5)
+    with DAG("reliability_d_twin", schedule=None, start_date=START) as dag:
+        IoTHubTwinUpdateJobOperator(
+            task_id="tag", query_condition="*", tags={"window": "{{ ds }}"}, poll_interval=0.3
+        )
+    day = datetime(2026, 2, 5, tzinfo=UTC)
+    for _ in range(2):
+        result = run_dag(dag, logical_date=day, run_after=day)
+        assert result.states == {"tag": "success"}
+    job = the_job(hub, result.xcoms["tag"])
+    rows = hub.state.device_job_rows(job)
+    assert len(rows) == 150 and {row["status"] for row in rows} == {"completed"}
