@@ -182,3 +182,16 @@ def parse_duration_seconds(value: object, field: str, minimum: float = 1.0) -> f
     if not math.isfinite(seconds) or seconds < minimum:
         raise ValueError(f"{field}: must be at least {minimum:g} seconds, got {value!r}")
     return seconds
+
+
+def validate_interval(value: object, field: str) -> float:
+    """A positive, finite number of seconds (or a timedelta) between reads."""
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        raise ValueError(f"{field}: must be a positive number of seconds or a timedelta, got {value!r}")
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError(f"{field}: must be a positive, finite number of seconds, got {value!r}")
+    return seconds

@@ -6,7 +6,9 @@ progress with the same ``CompletionThresholds`` and hand the verdict back to ``e
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -46,6 +48,20 @@ def check_thresholds_at_parse(success_threshold: object, failure_threshold: obje
 def is_transient(err: JobServiceError) -> bool:
     """Worth another read later: throttling or a server-side failure."""
     return err.is_throttling or err.status >= 500
+
+
+@contextlib.contextmanager
+def fail_fast_on_permanent_errors() -> Iterator[None]:
+    """A 4xx that no retry can fix (bad key, unknown job, invalid request) fails the task without Airflow
+    retries; throttling and 5xx stay retryable."""
+    try:
+        yield
+    except JobServiceError as err:
+        if 400 <= err.status < 500 and not is_transient(err):
+            from airflow.sdk.exceptions import AirflowFailException
+
+            raise AirflowFailException(str(err)) from None
+        raise
 
 
 def to_seconds(value: timedelta | float | int) -> float:

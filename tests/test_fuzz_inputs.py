@@ -232,16 +232,11 @@ def test_job_id(targets, value, kind):
         refused(targets, lambda: JOB_OPERATORS[kind](job_id=value), "job_id")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="library: IoTHubJobSensor never validates job_id; an invalid id is sent to the hub "
-    "(GET /jobs/v2/{id}, then GET /jobs/{id}) and fails later with JobNotFound",
-)
 @FUZZ
 @given(value=st.one_of(bad_job_ids, junk.filter(lambda v: not isinstance(v, str))))
 @example(value="has space")
 def test_sensor_job_id(targets, value):
-    refused(targets, lambda: sensor(job_id=value), "job_id", known_bug=True)
+    refused(targets, lambda: sensor(job_id=value), "job_id")
 
 
 # ------------------------------------------------------------------------------------------------ query conditions
@@ -712,12 +707,6 @@ bad_intervals = st.one_of(
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="library: poll_interval / max_poll_interval are not validated (NaN, inf, strings, bools pass, or "
-    "fail with a TypeError that does not name the field); a bad max_poll_interval is only noticed after the "
-    "job was created",
-)
 @FUZZ
 @given(
     kind=st.sampled_from(["method", "twin", "sensor"]),
@@ -728,7 +717,7 @@ bad_intervals = st.one_of(
 def test_poll_intervals(targets, kind, field, value):
     if kind == "sensor" and field == "poll_interval":
         field = "poke_interval"
-    refused(targets, lambda: WAITING[kind](**{field: value}), field, known_bug=True)
+    refused(targets, lambda: WAITING[kind](**{field: value}), field)
 
 
 # ------------------------------------------------------------------------------------------------ import records

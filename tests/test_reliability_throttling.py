@@ -366,11 +366,6 @@ def test_a_4xx_that_can_never_succeed_fails_at_once_with_the_service_code(
     assert len(failing) == len({(m, p) for m, p, _s in failing}), f"a 4xx call was repeated: {sent}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="library: a 4xx that can never succeed raises JobServiceError/ValueError, which Airflow retries "
-    "when the task has retries (the example DAGs set retries=2); it should raise AirflowFailException",
-)
 @pytest.mark.parametrize("case", ["unknown-job-cancel", "wrong-key"])
 def test_a_4xx_that_can_never_succeed_is_not_retried_by_airflow(make_hub, request, monkeypatch, case):
     hub = make_hub(devices=50, speed=50.0)

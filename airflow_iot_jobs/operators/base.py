@@ -11,8 +11,8 @@ from airflow.sdk import BaseOperator, conf
 
 from airflow_iot_jobs.jobs import JobAlreadyExistsError, JobServiceError, Verdict
 from airflow_iot_jobs.polling import PollSchedule
-from airflow_iot_jobs.validation import parse_duration_seconds, validate_job_id
-from airflow_iot_jobs.waiting import JobWaiting, check_thresholds_at_parse
+from airflow_iot_jobs.validation import parse_duration_seconds, validate_interval, validate_job_id
+from airflow_iot_jobs.waiting import JobWaiting, check_thresholds_at_parse, fail_fast_on_permanent_errors
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -78,8 +78,8 @@ class BaseJobOperator(JobWaiting, BaseOperator):
                 f"max_devices: must be a non-negative whole number of devices, got {max_devices!r}"
             )
         check_thresholds_at_parse(success_threshold, failure_threshold)
-        if poll_interval <= 0:
-            raise ValueError(f"poll_interval: must be a positive number of seconds, got {poll_interval!r}")
+        validate_interval(poll_interval, "poll_interval")
+        validate_interval(max_poll_interval, "max_poll_interval")
         self.job_id = job_id
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
@@ -112,6 +112,14 @@ class BaseJobOperator(JobWaiting, BaseOperator):
     # ------------------------------------------------------------------ the shared flow
 
     def execute(self, context: Context) -> dict[str, Any]:
+        with fail_fast_on_permanent_errors():
+            return self.launch_and_wait(context)
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        with fail_fast_on_permanent_errors():
+            return super().execute_complete(context, event)
+
+    def launch_and_wait(self, context: Context) -> dict[str, Any]:
         self.thresholds()  # rendered thresholds, checked before any call
         request = self.build_request()
         job_id = validate_job_id(self.job_id) if self.job_id else self.derived_job_id(context)
@@ -132,7 +140,10 @@ class BaseJobOperator(JobWaiting, BaseOperator):
         return self.wait_by_polling(job_id, self.poll_schedule(), deadline)
 
     def poll_schedule(self) -> PollSchedule:
-        return PollSchedule(float(self.poll_interval), float(self.max_poll_interval))
+        return PollSchedule(
+            validate_interval(self.poll_interval, "poll_interval"),
+            validate_interval(self.max_poll_interval, "max_poll_interval"),
+        )
 
     def derived_job_id(self, context: Context) -> str:
         from airflow_iot_jobs.naming import derive_job_id

@@ -216,10 +216,12 @@ class IoTHubCancelJobOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_iot_jobs.hooks.iothub import progress_from_job
+        from airflow_iot_jobs.waiting import fail_fast_on_permanent_errors
 
         job_id = validate_job_id(self.job_id)
         hook = IoTHubHook(iothub_conn_id=self.iothub_conn_id)
-        job = hook.cancel_job(job_id)
+        with fail_fast_on_permanent_errors():
+            job = hook.cancel_job(job_id)
         progress = progress_from_job(job)
         self.log.info("cancel requested: %s", progress.describe())
         if self.do_xcom_push:

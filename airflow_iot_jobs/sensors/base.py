@@ -10,7 +10,13 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 
 from airflow_iot_jobs.jobs import Verdict
 from airflow_iot_jobs.polling import PollSchedule
-from airflow_iot_jobs.waiting import JobWaiting, check_thresholds_at_parse, to_seconds
+from airflow_iot_jobs.validation import validate_interval, validate_job_id
+from airflow_iot_jobs.waiting import (
+    JobWaiting,
+    check_thresholds_at_parse,
+    fail_fast_on_permanent_errors,
+    to_seconds,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -44,6 +50,10 @@ class JobThresholdSensor(JobWaiting, BaseSensorOperator):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
+        if "poke_interval" in kwargs:
+            validate_interval(kwargs["poke_interval"], "poke_interval")
+        if max_poll_interval is not None:
+            validate_interval(max_poll_interval, "max_poll_interval")
         super().__init__(**kwargs)
         check_thresholds_at_parse(success_threshold, failure_threshold)
         self.job_id = job_id
@@ -55,6 +65,15 @@ class JobThresholdSensor(JobWaiting, BaseSensorOperator):
         self.deferrable = deferrable
 
     def execute(self, context: Context) -> Any:
+        validate_job_id(self.job_id)
+        with fail_fast_on_permanent_errors():
+            return self._execute(context)
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        with fail_fast_on_permanent_errors():
+            return super().execute_complete(context, event)
+
+    def _execute(self, context: Context) -> Any:
         if not self.deferrable:
             return super().execute(context)
         self.thresholds()
@@ -69,6 +88,7 @@ class JobThresholdSensor(JobWaiting, BaseSensorOperator):
         self.defer_wait(self.job_id, schedule, time.time() + timeout, timeout=timeout)
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
+        validate_job_id(self.job_id)
         progress = self.poll(self.job_id)
         if progress is None:
             return False
