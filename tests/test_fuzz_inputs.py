@@ -790,18 +790,12 @@ def test_import_records(targets, case):
     refused(targets, lambda: importer(devices=records), where)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="library: validate_import_record checks only the id's length, not the registry's character rule "
-    "(ASCII letters, digits and - . % _ * ? ! ( ) , : = @ $ '); such records are uploaded and the hub fails "
-    "the line later",
-)
 @FUZZ
 @given(value=st.text(min_size=1, max_size=40).filter(lambda s: not DEVICE_ID.fullmatch(s)))
 @example(value="has space")
 def test_import_record_device_id_characters(targets, value):
     records = [{"id": value, "importMode": "create", "status": "enabled"}]
-    refused(targets, lambda: importer(devices=records), "id", known_bug=True)
+    refused(targets, lambda: importer(devices=records), "id")
 
 
 @FUZZ
@@ -839,11 +833,6 @@ def test_exclude_keys(targets, value):
     refused(targets, lambda: export(exclude_keys=value), "exclude_keys")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="library: container names are not checked against Azure's rule (3-63 lowercase letters, digits and "
-    "single hyphens); the operator asks the storage account to create the container and fails on its answer",
-)
 @FUZZ
 @given(
     value=st.text(string.ascii_letters + string.digits + "-_. ", min_size=1, max_size=70).filter(
@@ -852,14 +841,9 @@ def test_exclude_keys(targets, value):
 )
 @example(value="Bad_Container")
 def test_container_name(targets, value):
-    refused(targets, lambda: export(container=value), "container", known_bug=True)
+    refused(targets, lambda: export(container=value), "container")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="library: blob_name is not checked (the hub refuses names over 1,024 characters or ending in '/'); "
-    "the operator creates the container and calls the hub before the hub says no",
-)
 @FUZZ
 @given(
     value=st.one_of(
@@ -869,7 +853,7 @@ def test_container_name(targets, value):
 )
 @example(value="exports/")
 def test_blob_name(targets, value):
-    refused(targets, lambda: export(blob_name=value), "blob_name", known_bug=True)
+    refused(targets, lambda: export(blob_name=value), "blob_name")
 
 
 # ------------------------------------------------------------------------------------------------ the boundaries are accepted

@@ -24,6 +24,7 @@ from airflow_iot_jobs.hooks.iothub import IoTHubHook
 from airflow_iot_jobs.jobs import CompletionThresholds, JobProgress, Verdict
 from airflow_iot_jobs.links import IoTHubJobLink
 from airflow_iot_jobs.operators.base import BaseJobOperator
+from airflow_iot_jobs.validation import validate_blob_name, validate_container_name, validate_device_id
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -108,6 +109,13 @@ class IoTHubRegistryJobOperator(BaseJobOperator):
         if self.storage_authentication_type == "identityBased":
             return f"{self.storage.service.url.rstrip('/')}/{container}"
         return self.storage.container_uri(container, permissions)
+
+    def check_storage_names(self, container: str | None, field: str) -> None:
+        """Container and blob names follow Azure's rules: checked before the storage account or hub is called."""
+        if container is not None:
+            validate_container_name(container, field)
+        if self.blob_name is not None:
+            validate_blob_name(self.blob_name, "blob_name")
 
     def job_properties(self, **properties: Any) -> dict[str, Any]:
         properties["storageAuthenticationType"] = self.storage_authentication_type
@@ -212,6 +220,7 @@ class IoTHubExportDevicesOperator(IoTHubRegistryJobOperator):
         self._location: BlobLocation | None = None
 
     def build_request(self) -> dict[str, Any]:
+        self.check_storage_names(self.container, "container")
         if not isinstance(self.exclude_keys, bool):
             raise ValueError(f"exclude_keys: must be True or False, got {self.exclude_keys!r}")
         return {}
@@ -327,6 +336,10 @@ class IoTHubImportDevicesOperator(IoTHubRegistryJobOperator):
         self._lines = 0
 
     def build_request(self) -> dict[str, Any]:
+        self.check_storage_names(self.input_container, "input_container")
+        self.check_storage_names(self.output_container, "output_container")
+        if self.input_blob_name is not None:
+            validate_blob_name(self.input_blob_name, "input_blob_name")
         if self.devices is not None or self.devices_file is not None:
             # Walk every record once before anything is uploaded or sent: a bad line fails the task here.
             self._lines = sum(1 for _ in self.records())
@@ -446,8 +459,7 @@ def validate_import_record(record: Any, number: int, default_mode: str | None) -
     if not isinstance(record, dict):
         raise ValueError(f"devices line {number}: must be a JSON object, got {type(record).__name__}")
     device_id = record.get("id")
-    if not isinstance(device_id, str) or not device_id or len(device_id) > 128:
-        raise ValueError(f"devices line {number}: 'id' must be a device id of 1 to 128 characters")
+    validate_device_id(device_id, f"devices line {number}")
     mode = record.get("importMode", default_mode)
     if not isinstance(mode, str) or mode.lower() not in _IMPORT_MODES_BY_LOWER:
         raise ValueError(
