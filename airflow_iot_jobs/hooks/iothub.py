@@ -138,6 +138,18 @@ def service_error(status: int, headers: Any, body: str) -> JobServiceError:
     return error_class(status, code, message, retry_after=retry_after)
 
 
+def raise_for_status(response: Any) -> None:
+    """A requests or httpx response: raise the service's error for any 4xx/5xx."""
+    if response.status_code >= 400:
+        raise service_error(response.status_code, response.headers, response.text)
+
+
+def unreachable(err: Exception) -> JobServiceError:
+    """No answer at all (connection refused or reset, timeout, msrest's exhausted retries): a transient 503.
+    Only the exception's type is kept — its text can carry the request URL."""
+    return JobServiceError(503, "ServiceUnavailable", f"IoT Hub did not answer: {type(err).__name__}")
+
+
 def _retry_after(value: str | None) -> float | None:
     try:
         return float(value) if value else None
@@ -358,7 +370,7 @@ class IoTHubHook(JobsHook):
             raise service_error(response.status_code, response.headers, response.text) from None
         except ClientRequestError as err:
             # msrest retried 5xx three times and kept no status code.
-            raise JobServiceError(503, "ServiceUnavailable", f"IoT Hub did not answer: {err}") from None
+            raise unreachable(err) from None
         return raw.response.json() if raw.response.content else {}
 
     def create_device_method_job(
@@ -495,11 +507,8 @@ class IoTHubHook(JobsHook):
                 timeout=HTTP_TIMEOUT,
             )
         except requests.RequestException as err:
-            raise JobServiceError(
-                503, "ServiceUnavailable", f"IoT Hub did not answer: {type(err).__name__}"
-            ) from None
-        if response.status_code >= 400:
-            raise service_error(response.status_code, response.headers, response.text)
+            raise unreachable(err) from None
+        raise_for_status(response)
         return response
 
     def _paged(self, method: str, path: str, body: Any, page_size: int) -> Iterator[dict[str, Any]]:
@@ -589,11 +598,8 @@ class IoTHubHook(JobsHook):
                 method, f"{settings.endpoint}{path}", params={"api-version": API_VERSION}, headers=headers
             )
         except httpx.HTTPError as err:
-            raise JobServiceError(
-                503, "ServiceUnavailable", f"IoT Hub did not answer: {type(err).__name__}"
-            ) from None
-        if response.status_code >= 400:
-            raise service_error(response.status_code, response.headers, response.text)
+            raise unreachable(err) from None
+        raise_for_status(response)
         return response.json() if response.content else {}
 
     async def aget_job(self, job_id: str) -> dict[str, Any]:
