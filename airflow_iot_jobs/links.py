@@ -1,30 +1,34 @@
-"""Extra links: plain URLs stored in XCom at execute time (no connection lookup when the UI asks)."""
+"""Extra links: computed on the worker when the task ends (Airflow stores them as XCom for the UI).
+
+A link reads the job the operator launched from the operator itself, so a task that failed before any
+launch simply has no link — no XCom lookup, no error in its log.
+"""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 from airflow.sdk import BaseOperatorLink
 
 
-class _StoredUrlLink(BaseOperatorLink):
-    key: ClassVar[str]
+class JobPortalLink(BaseOperatorLink):
+    """Opens the job in the service's own UI, as specifically as that UI allows (see each hook's
+    ``portal_url``)."""
+
+    name = "IoT job (service portal)"
 
     def get_link(self, operator: Any, *, ti_key: Any) -> str:
-        from airflow.sdk.execution_time.xcom import XCom
-
+        job_id = getattr(operator, "_launched_job_id", None)
+        if not job_id:
+            return ""
         try:
-            return XCom.get_value(ti_key=ti_key, key=self.key) or ""
-        except Exception:  # a missing XCom must never break the task page
+            return operator.hook.portal_url(job_id) or ""
+        except Exception:  # a link must never fail the task or its log
             return ""
 
-    @classmethod
-    def persist(cls, context: Any, url: str) -> None:
-        context["ti"].xcom_push(key=cls.key, value=url)
 
-
-class IoTHubJobLink(_StoredUrlLink):
-    """Opens the job's IoT hub in the Azure portal."""
+class IoTHubJobLink(JobPortalLink):
+    """Opens the hub's jobs in the Azure portal (its Jobs page when the connection names the subscription and
+    resource group; the portal has no page per job), else a portal search for the hub."""
 
     name = "IoT Hub jobs (Azure portal)"
-    key = "iothub_portal_url"

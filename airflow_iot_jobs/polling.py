@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from airflow_iot_jobs.jobs import CompletionThresholds, JobProgress
+from airflow_iot_jobs.jobs import CompletionThresholds, JobPhase, JobProgress
 
 MINIMUM_DELAY = 2.0
 IDLE_BACKOFF = 2.0
@@ -39,7 +39,7 @@ class PollSchedule:
         """The delay before the next read, given the snapshot just read at ``now``."""
         self._busy_delay = None
         finished = progress.succeeded + progress.failed
-        if progress.status != "running" or not progress.targeted:
+        if progress.phase is not JobPhase.RUNNING or not progress.targeted:
             return self._idle()
         if self._first_running is None:
             self._first_running = (now, finished, progress.failed)
@@ -57,6 +57,15 @@ class PollSchedule:
             room = float(thresholds.failure.devices(progress.targeted)) + 1 - progress.failed
             eta = min(eta, max(room, 0.0) / failure_pace)
         return self._clamp(eta * OVERSHOOT)
+
+    def seconds_to_end(self, progress: JobProgress, now: float) -> float | None:
+        """The job's expected remaining time at its measured pace; ``None`` while the pace is unknown."""
+        if self._first_running is None or progress.phase is not JobPhase.RUNNING:
+            return None
+        started, finished_then, _ = self._first_running
+        elapsed = now - started
+        pace = (progress.finished - finished_then) / elapsed if elapsed > 0 else 0.0
+        return max(progress.targeted - progress.finished, 0) / pace if pace > 0 else None
 
     def after_busy(self, retry_after: float | None = None) -> float:
         """The delay after the service said "busy" (429, 5xx): its Retry-After, else exponential backoff."""

@@ -1,8 +1,8 @@
 """Short retries of transient faults on calls that are safe to repeat (reads, cancels, PUT with a fixed id).
 
-Transient: 5xx, a dropped connection, and 429 throttling of the request rate. Not transient here: the
-"busy" quota states (too many active jobs, one import/export at a time) — those can last for minutes and are
-waited out by the operator with its own deadline — and every other 4xx, which fails at once.
+Which faults are transient is the error's own :attr:`~airflow_iot_jobs.jobs.JobServiceError.transient` (5xx, no
+answer, request-rate throttling). "Busy" (a launch slot taken) can last minutes and is waited out by the operator
+with its own deadline; every other error fails at once.
 """
 
 from __future__ import annotations
@@ -23,13 +23,10 @@ from airflow_iot_jobs.jobs import JobServiceError
 
 ATTEMPTS = 4
 log = logging.getLogger(__name__)
-QUOTA_CODES = frozenset({"ThrottlingMaxActiveJobCountExceeded", "JobQuotaExceeded"})
 
 
 def is_transient_fault(err: BaseException) -> bool:
-    if not isinstance(err, JobServiceError):
-        return False
-    return err.status >= 500 or (err.status == 429 and err.code not in QUOTA_CODES)
+    return isinstance(err, JobServiceError) and err.transient
 
 
 _backoff = wait_exponential(multiplier=0.5, max=8.0) + wait_random(0, 0.5)

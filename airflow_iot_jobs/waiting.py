@@ -22,15 +22,17 @@ from airflow_iot_jobs.jobs import (
     is_template,
 )
 from airflow_iot_jobs.polling import PollSchedule
+from airflow_iot_jobs.reporting import failed_device_lines, progress_line
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from airflow_iot_jobs.backends import Backend
     from airflow_iot_jobs.hooks.base import JobsHook
-    from airflow_iot_jobs.triggers.base import JobThresholdTrigger
 
 MAX_FAILED_DEVICES_IN_XCOM = 100
-MAX_FAILED_DEVICES_IN_LOG = 20
+#: the XCom key a failed task pushes its result dict under (job id, counts, failed_devices) before it fails
+FAILURE_XCOM_KEY = "job_result"
 
 
 class JobWaitTimeout(IoTJobsError):
@@ -45,19 +47,14 @@ def check_thresholds_at_parse(success_threshold: object, failure_threshold: obje
     )
 
 
-def is_transient(err: JobServiceError) -> bool:
-    """Worth another read later: throttling or a server-side failure."""
-    return err.is_throttling or err.status >= 500
-
-
 @contextlib.contextmanager
 def fail_fast_on_permanent_errors() -> Iterator[None]:
-    """A 4xx that no retry can fix (bad key, unknown job, invalid request) fails the task without Airflow
-    retries; throttling and 5xx stay retryable."""
+    """An error that no retry can fix (bad key, unknown job, invalid request) fails the task without Airflow
+    retries; throttling, busy and transient faults stay retryable."""
     try:
         yield
     except JobServiceError as err:
-        if 400 <= err.status < 500 and not is_transient(err):
+        if err.permanent:
             from airflow.sdk.exceptions import AirflowFailException
 
             raise AirflowFailException(str(err)) from None
@@ -68,38 +65,47 @@ def to_seconds(value: timedelta | float | int) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
-class JobWaiting:
-    """Mixed into BaseOperator / BaseSensorOperator subclasses that wait on one remote job."""
+class BackendTask:
+    """Mixed into operators and sensors of one backend: the hook built from one ``hook_params`` mapping.
 
-    trigger_path: ClassVar[
-        str
-    ]  # dotted path of the backend's JobThresholdTrigger, imported only when deferring
+    The backend's operator declares its connection keyword (and any further hook keywords) in its own
+    signature, so ``default_args`` reach it; the hook class is imported on first use, never at DAG parse.
+    """
+
+    backend: ClassVar[Backend]
+    _hook: JobsHook | None = None
+
+    @property
+    def hook_params(self) -> dict[str, Any]:
+        """What the hook is built from, and all a trigger serialises of it (ids and settings, no secrets)."""
+        return {name: getattr(self, name) for name in self.backend.hook_param_names}
+
+    @property
+    def hook(self) -> JobsHook:
+        if self._hook is None:
+            self._hook = self.backend.hook_class()(**self.hook_params)
+        return self._hook
+
+
+class JobWaiting(BackendTask):
+    """Mixed into BaseOperator / BaseSensorOperator subclasses that wait on one remote job."""
 
     # provided by the operator/sensor using the mixin
     success_threshold: Any
     failure_threshold: Any
     cancel_on_failure: bool
     cancel_on_kill: bool | None
+    allow_no_devices: bool
     log: Any
     #: sensors succeed as soon as the threshold is met; operators judge the job they launched when it ends
     early_success: ClassVar[bool] = True
-
-    hook_class: ClassVar[type[JobsHook]]
-    _hook: JobsHook | None = None
-
-    @property
-    def hook(self) -> JobsHook:
-        """The backend hook, built once from the connection id."""
-        if self._hook is None:
-            self._hook = self.hook_class(**{self.hook_class.conn_name_attr: self.conn_id})
-        return self._hook
-
-    @property
-    def conn_id(self) -> str:
-        raise NotImplementedError
+    _wait_started: float | None = None
+    _warned: bool = False
 
     def thresholds(self) -> CompletionThresholds:
-        return CompletionThresholds.parse(self.success_threshold, self.failure_threshold, self.early_success)
+        return CompletionThresholds.parse(
+            self.success_threshold, self.failure_threshold, self.early_success, self.allow_no_devices
+        )
 
     def wait_thresholds(self) -> CompletionThresholds:
         """What the wait itself judges: the user's thresholds, unless the job is one unit of work."""
@@ -109,8 +115,18 @@ class JobWaiting:
     def cancels_on_kill(self) -> bool:
         return self.cancel_on_failure if self.cancel_on_kill is None else self.cancel_on_kill
 
-    def judge(self, progress: JobProgress, thresholds: CompletionThresholds) -> tuple[Verdict, str]:
-        self.log.info("%s", progress.describe())
+    def judge(
+        self, progress: JobProgress, thresholds: CompletionThresholds, schedule: PollSchedule | None = None
+    ) -> tuple[Verdict, str]:
+        now = time.time()
+        if self._wait_started is None:
+            self._wait_started = now
+        remaining = schedule.seconds_to_end(progress, now) if schedule else None
+        self.log.info("%s", progress_line(progress, thresholds, now - self._wait_started, remaining))
+        if not self._warned and progress.targeted:
+            self._warned = True
+            for warning in thresholds.warnings(progress.targeted):
+                self.log.warning("%s", warning)
         return thresholds.evaluate(progress)
 
     def wait_by_polling(self, job_id: str, schedule: PollSchedule, deadline: float) -> dict[str, Any]:
@@ -120,15 +136,15 @@ class JobWaiting:
             try:
                 progress = self.hook.progress(job_id)
             except JobServiceError as err:
-                if not is_transient(err):
+                if not err.transient:
                     raise
                 self.log.warning("IoT service busy while reading job %s (%s); will poll again", job_id, err)
                 delay = schedule.after_busy(err.retry_after)
             else:
-                verdict, reason = self.judge(progress, thresholds)
+                delay = schedule.after_progress(progress, thresholds, time.time())
+                verdict, reason = self.judge(progress, thresholds, schedule)
                 if verdict is not Verdict.WAIT:
                     return self.conclude(progress, verdict, reason)
-                delay = schedule.after_progress(progress, thresholds, time.time())
             remaining = deadline - time.time()
             if remaining <= 0:
                 raise JobWaitTimeout(
@@ -142,26 +158,25 @@ class JobWaiting:
         try:
             return self.hook.progress(job_id)
         except JobServiceError as err:
-            if is_transient(err):
+            if err.transient:
                 self.log.warning("IoT service busy while reading job %s (%s); will poll again", job_id, err)
                 return None
             raise
 
     def defer_wait(self, job_id: str, schedule: PollSchedule, deadline: float, timeout: float | None) -> None:
-        from airflow.sdk.module_loading import import_string
-
-        trigger_class: type[JobThresholdTrigger] = import_string(self.trigger_path)
         thresholds = self.wait_thresholds()
-        trigger = trigger_class(
+        trigger = self.backend.trigger_class()(
             job_id=job_id,
-            conn_id=self.conn_id,
+            hook_params=self.hook_params,
             success_threshold=str(thresholds.success),
             failure_threshold=None if thresholds.failure is None else str(thresholds.failure),
             poll_interval=schedule.base,
             max_poll_interval=schedule.maximum,
             end_time=deadline,
             early_success=self.early_success,
+            allow_no_devices=thresholds.allow_no_devices,
             cancel_on_kill=self.cancels_on_kill,
+            started_at=self._wait_started or time.time(),
         )
         self.defer(  # type: ignore[attr-defined]
             trigger=trigger,
@@ -178,8 +193,8 @@ class JobWaiting:
         progress = JobProgress.from_event(event["progress"])
         if status == "timeout":
             return self.on_wait_timeout(progress)
+        # The trigger already logged the final progress line; say only the verdict from here.
         verdict = Verdict.SUCCESS if status == "success" else Verdict.FAILURE
-        self.log.info("%s", progress.describe())
         return self.conclude(progress, verdict, event.get("reason", ""))
 
     def on_wait_timeout(self, progress: JobProgress) -> dict[str, Any]:
@@ -189,25 +204,33 @@ class JobWaiting:
         )
 
     def conclude(self, progress: JobProgress, verdict: Verdict, reason: str) -> dict[str, Any]:
-        """Success: the XCom dict. Failure: cancel if asked, name the failed devices, fail without retry."""
+        """Success: the XCom dict. Failure: cancel if asked, name the failed devices, push the same dict
+        under ``job_result`` for a downstream task, and fail without retry."""
         result = progress.to_dict()
         if progress.failed:
             failures = self.hook.failed_devices(progress.job_id, limit=MAX_FAILED_DEVICES_IN_XCOM)
             result["failed_devices"] = [f.to_dict() for f in failures]
-            shown = failures[:MAX_FAILED_DEVICES_IN_LOG]
             self.log.warning(
-                "%d device(s) failed in job %s; first %d: %s",
-                progress.failed,
+                "%s device(s) failed in job %s:\n%s",
+                f"{progress.failed:,}",
                 progress.job_id,
-                len(shown),
-                ", ".join(f"{f.device_id} ({f.code}: {f.description})" for f in shown),
+                "\n".join(failed_device_lines(failures, progress.failed)),
             )
         if verdict is Verdict.SUCCESS:
             self.log.info("job %s succeeded: %s", progress.job_id, reason)
             return result
         if self.cancel_on_failure and not progress.terminal:
             self.log.warning("cancelling job %s because it failed its thresholds", progress.job_id)
-            self.hook.cancel_job(progress.job_id)
+            self.hook.cancel(progress.job_id)
+        self.fail(result, f"job {progress.job_id} failed: {reason}")
+
+    def fail(self, result: dict[str, Any], message: str) -> Any:
+        """Push ``result`` under :data:`FAILURE_XCOM_KEY` (so a ``one_failed`` task can act on it), then fail
+        without Airflow retries."""
+        from airflow.sdk import get_current_context
         from airflow.sdk.exceptions import AirflowFailException
 
-        raise AirflowFailException(str(JobThresholdFailure(f"job {progress.job_id} failed: {reason}")))
+        if getattr(self, "do_xcom_push", True):
+            with contextlib.suppress(Exception):  # outside a task run (unit use) there is no context
+                get_current_context()["ti"].xcom_push(key=FAILURE_XCOM_KEY, value=result)
+        raise AirflowFailException(str(JobThresholdFailure(message)))

@@ -66,6 +66,9 @@ class DeviceBlobStorage(BaseHook):
 
     def __init__(self, wasb_conn_id: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        from airflow_iot_jobs.hooks.azure_auth import quiet_azure_sdk_logging
+
+        quiet_azure_sdk_logging()
         self.wasb_conn_id = wasb_conn_id
         self._service: Any = None
         self._account_key: str | None = None

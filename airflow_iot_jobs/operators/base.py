@@ -1,4 +1,15 @@
-"""The job-launching operator every backend specialises: validate, launch once, then wait (poll or defer)."""
+"""The job-launching operator every backend specialises: validate, launch exactly once, then wait.
+
+A backend operator supplies ``build_request`` (validate the rendered parameters; no remote call), ``target``
+(what ``count_devices`` counts) and ``create_job``; everything else — the blast-radius count, "no device
+matched", dry runs, launching exactly once, waiting for the service's free slot, polling or deferring, the
+verdict — lives here once. Two launch strategies, chosen by ``launch_strategy``:
+
+* ``"client_id"``: the job id is ours (derived from the task instance); a retry that meets "already exists"
+  re-attaches to the job an earlier try launched;
+* ``"server_id"``: the service picks the id; the task instance owns a *marker* the job carries (a blob name, a
+  description), ``find_job(marker)`` looks for it before every create and before any re-send.
+"""
 
 from __future__ import annotations
 
@@ -9,18 +20,28 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator, conf
 
-from airflow_iot_jobs.jobs import JobAlreadyExistsError, JobServiceError, Verdict
+from airflow_iot_jobs.jobs import ErrorKind, JobPhase, JobServiceError, Verdict
 from airflow_iot_jobs.polling import PollSchedule
-from airflow_iot_jobs.validation import parse_duration_seconds, validate_interval, validate_job_id
-from airflow_iot_jobs.waiting import JobWaiting, check_thresholds_at_parse, fail_fast_on_permanent_errors
+from airflow_iot_jobs.validation.common import parse_duration_seconds, validate_interval
+from airflow_iot_jobs.waiting import (
+    BackendTask,
+    JobWaiting,
+    check_thresholds_at_parse,
+    fail_fast_on_permanent_errors,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_iot_jobs.hooks.base import JobsHook
-
 DEFAULT_WAIT_TIMEOUT = timedelta(days=7)
 MAX_LAUNCH_BACKOFF = 60.0
+
+
+def check_max_devices(value: object) -> None:
+    if value is None or (isinstance(value, str) and "{{" in value):
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"max_devices: must be a non-negative whole number of devices, got {value!r}")
 
 
 class BaseJobOperator(JobWaiting, BaseOperator):
@@ -28,7 +49,7 @@ class BaseJobOperator(JobWaiting, BaseOperator):
 
     :param job_id: the remote job id; by default derived from the task instance (dag, run, task, map index), so a
         retry, a crashed worker or a cleared task re-attaches to the job already launched instead of launching
-        another.
+        another. The rendered-template view shows the id that is used.
     :param wait_for_completion: wait for a verdict (default) or return right after the launch.
     :param deferrable: wait in the triggerer instead of a worker slot (default ``[operators] default_deferrable``).
     :param poll_interval: seconds before the first progress reads, while the job's pace is unknown.
@@ -41,16 +62,19 @@ class BaseJobOperator(JobWaiting, BaseOperator):
     :param cancel_on_failure: cancel the remote job when the failure threshold is crossed.
     :param cancel_on_kill: cancel the remote job when the task is killed (default: same as cancel_on_failure).
     :param max_devices: blast-radius guard: count the devices the job would touch first and refuse to launch
-        (no job is created) when there are more than this; the count is logged either way.
+        (no job is created) when there are more than this; the count is logged either way. Templated.
+    :param allow_no_devices: a target that matches no device is a success (default: the task fails, naming the
+        target, and no job is created).
+    :param dry_run: count and log the targets, return the plan, launch nothing.
     """
 
-    hook_class: ClassVar[type[JobsHook]]
-    job_type: ClassVar[str]
     early_success = False
+    launch_strategy: ClassVar[str] = "client_id"
     shared_template_fields: ClassVar[tuple[str, ...]] = (
         "job_id",
         "success_threshold",
         "failure_threshold",
+        "max_devices",
     )
     template_fields: Sequence[str] = shared_template_fields
 
@@ -68,18 +92,18 @@ class BaseJobOperator(JobWaiting, BaseOperator):
         cancel_on_failure: bool = False,
         cancel_on_kill: bool | None = None,
         max_devices: int | None = None,
+        allow_no_devices: bool = False,
+        dry_run: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if max_devices is not None and (
-            isinstance(max_devices, bool) or not isinstance(max_devices, int) or max_devices < 0
-        ):
-            raise ValueError(
-                f"max_devices: must be a non-negative whole number of devices, got {max_devices!r}"
-            )
+        check_max_devices(max_devices)
         check_thresholds_at_parse(success_threshold, failure_threshold)
+        self.backend.check_cancel_flags(cancel_on_failure=cancel_on_failure, cancel_on_kill=cancel_on_kill)
         validate_interval(poll_interval, "poll_interval")
         validate_interval(max_poll_interval, "max_poll_interval")
+        if job_id is not None and self.launch_strategy == "server_id":
+            raise ValueError(f"job_id: {self.backend.name} chooses the ids of these jobs; leave job_id unset")
         self.job_id = job_id
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
@@ -91,53 +115,85 @@ class BaseJobOperator(JobWaiting, BaseOperator):
         self.cancel_on_failure = cancel_on_failure
         self.cancel_on_kill = cancel_on_kill
         self.max_devices = max_devices
+        self.allow_no_devices = allow_no_devices
+        self.dry_run = dry_run
         self._launched_job_id: str | None = None
 
     # ------------------------------------------------------------------ what a backend operator supplies
 
     def build_request(self) -> dict[str, Any]:
-        """Validate the rendered parameters; return the keyword arguments of ``create_job``. No remote calls."""
+        """Validate the rendered parameters; return what ``create_job`` needs. No remote calls."""
         raise NotImplementedError
 
-    def create_job(self, job_id: str, request: dict[str, Any]) -> dict[str, Any]:
+    def create_job(self, job_id: str | None, request: dict[str, Any]) -> str:
+        """Send the create call; return the job id (``job_id`` itself for client-chosen ids)."""
+        raise NotImplementedError
+
+    def target(self, request: dict[str, Any]) -> Any:
+        """What ``hook.count_devices`` counts for this request; ``None``: the job targets no device set."""
+        return None
+
+    def describe_target(self, request: dict[str, Any]) -> str:
+        return repr(self.target(request))
+
+    def marker(self, context: Context, request: dict[str, Any]) -> str:
+        """``server_id`` strategy: what the job carries that only this task instance writes."""
+        raise NotImplementedError
+
+    def find_job(self, marker: str) -> str | None:
+        """``server_id`` strategy: the id of the job carrying ``marker``, if one exists."""
         raise NotImplementedError
 
     def existing_job_type(self, job_id: str) -> str | None:
         """The type of an already existing job with this id (used to refuse re-attaching to a foreign job)."""
         return self.hook.progress(job_id).job_type
 
-    def persist_links(self, context: Context, job_id: str) -> None:
-        """Store extra-link URLs; default: none."""
+    job_type: ClassVar[str | None] = None
 
     # ------------------------------------------------------------------ the shared flow
+
+    def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
+        super().render_template_fields(context, jinja_env)
+        if self.job_id is None and self.launch_strategy == "client_id":
+            self.job_id = self.derived_job_id(context)  # shown in the rendered-template view
 
     def execute(self, context: Context) -> dict[str, Any]:
         with fail_fast_on_permanent_errors():
             return self.launch_and_wait(context)
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        self._launched_job_id = (event or {}).get("job_id")
         with fail_fast_on_permanent_errors():
             return super().execute_complete(context, event)
 
     def launch_and_wait(self, context: Context) -> dict[str, Any]:
         self.thresholds()  # rendered thresholds, checked before any call
+        check_max_devices(self.max_devices)
         request = self.build_request()
-        job_id = validate_job_id(self.job_id) if self.job_id else self.derived_job_id(context)
-        wait_seconds = self.wait_seconds()
-        deadline = time.time() + wait_seconds
-        job_id = self.launch(job_id, request, deadline)
-        self._launched_job_id = job_id
-        self.persist_links(context, job_id)
+        if self.launch_strategy == "client_id":
+            job_id = self.hook.validate_job_id(self.job_id or self.derived_job_id(context))
+        else:
+            job_id = None
+        if self.dry_run:
+            return self.plan(job_id, request)
+        deadline = time.time() + self.wait_seconds()
+        if self.launch_strategy == "client_id":
+            assert job_id is not None
+            job_id = self.launch_with_own_id(job_id, request, deadline)
+        else:
+            job_id = self.launch_with_service_id(self.marker(context, request), request, deadline)
+        self._launched_job_id = job_id  # the extra link reads it when the task ends
         if not self.wait_for_completion:
             return self.hook.progress(job_id).to_dict()
+        schedule = self.poll_schedule()
         if self.deferrable:
             progress = self.poll(job_id)
             if progress is not None:
                 verdict, reason = self.judge(progress, self.wait_thresholds())
                 if verdict is not Verdict.WAIT:
                     return self.conclude(progress, verdict, reason)
-            self.defer_wait(job_id, self.poll_schedule(), deadline, timeout=None)
-        return self.wait_by_polling(job_id, self.poll_schedule(), deadline)
+            self.defer_wait(job_id, schedule, deadline, timeout=None)
+        return self.wait_by_polling(job_id, schedule, deadline)
 
     def poll_schedule(self) -> PollSchedule:
         return PollSchedule(
@@ -146,46 +202,137 @@ class BaseJobOperator(JobWaiting, BaseOperator):
         )
 
     def derived_job_id(self, context: Context) -> str:
-        from airflow_iot_jobs.naming import derive_job_id
+        from airflow_iot_jobs.naming import DEFAULT_MAX_LENGTH, derive_job_id
 
-        return derive_job_id(context)
+        # Derived ids stay short and readable whatever a backend allows.
+        return derive_job_id(context, min(self.backend.hook_class().max_job_id_length, DEFAULT_MAX_LENGTH))
 
     def wait_seconds(self) -> float:
         if self.timeout is None:
             return DEFAULT_WAIT_TIMEOUT.total_seconds()
         return parse_duration_seconds(self.timeout, "timeout")
 
-    def launch(self, job_id: str, request: dict[str, Any], deadline: float) -> str:
-        """Create the job exactly once; return its id. "Already exists" means an earlier try reached the
-        service: re-attach. Re-sending after "busy" is safe because the job id is fixed, so the service itself
-        refuses a second job."""
+    # ------------------------------------------------------------------ targets
+
+    def count_targets(self, request: dict[str, Any]) -> int | None:
+        """The devices the job would touch, when the backend can count them (logged with the limit)."""
+        target = self.target(request)
+        if target is None or not self.backend.supports_count:
+            return None
+        return self.log_count(self.hook.count_devices(target), request)
+
+    def log_count(self, devices: int, request: dict[str, Any]) -> int:
+        limit = "" if self.max_devices is None else f" (max_devices {int(self.max_devices):,})"
+        self.log.info("%s matches %s device(s)%s", self.describe_target(request), f"{devices:,}", limit)
+        return devices
+
+    def check_targets(self, job_id: str | None, request: dict[str, Any]) -> None:
+        """Before a launch: refuse an empty target (unless allowed) and one larger than ``max_devices``.
+        A job that already exists (a retry) is re-attached whatever the count says now."""
+        needs_count = self.max_devices is not None or not self.allow_no_devices
+        devices = self.count_targets(request) if needs_count else None
+        if devices is None:
+            return
+        too_many = self.max_devices is not None and devices > int(self.max_devices)
+        if (devices == 0 and not self.allow_no_devices) or too_many:
+            if job_id is not None and self.job_exists(job_id):
+                return
+            from airflow.sdk.exceptions import AirflowFailException
+
+            if too_many:
+                raise AirflowFailException(
+                    f"max_devices: {self.describe_target(request)} would touch {devices:,} devices, more than "
+                    f"max_devices={int(self.max_devices):,}; no job was created"
+                )
+            raise AirflowFailException(
+                f"no device matches {self.describe_target(request)}; no job was created. Check the target, or "
+                "pass allow_no_devices=True if an empty set is normal for this task"
+            )
+
+    def job_exists(self, job_id: str) -> bool:
         try:
-            # PUT with a fixed id is idempotent (a duplicate answers 409), so transient faults may be retried too.
+            return self.hook.progress(job_id).phase is not JobPhase.UNKNOWN
+        except JobServiceError as err:
+            if err.kind is ErrorKind.NOT_FOUND:
+                return False
+            raise
+
+    def plan(self, job_id: str | None, request: dict[str, Any]) -> dict[str, Any]:
+        """``dry_run``: what would be launched, and over how many devices; nothing is created."""
+        devices = self.count_targets(request)
+        plan = {
+            "dry_run": True,
+            "job_id": job_id,
+            "job_type": self.job_type,
+            "target": self.describe_target(request),
+            "devices": devices,
+        }
+        self.log.info(
+            "dry run: would launch %s job %s over %s device(s); nothing was created",
+            self.job_type,
+            job_id or "(id chosen by the service)",
+            "an unknown number of" if devices is None else f"{devices:,}",
+        )
+        return plan
+
+    # ------------------------------------------------------------------ launching exactly once
+
+    def launch_with_own_id(self, job_id: str, request: dict[str, Any], deadline: float) -> str:
+        """Create the job under our id; "already exists" means an earlier try reached the service: re-attach.
+        Re-sending after "busy" or a transient fault is safe because the id is fixed: the service itself
+        refuses a second job."""
+        self.check_targets(job_id, request)
+        try:
             self.retry_while_busy(lambda: self.create_job(job_id, request), deadline, job_id, transient=True)
             self.log.info("created %s job %s", self.job_type, job_id)
-        except JobAlreadyExistsError:
+        except JobServiceError as err:
+            if err.kind is not ErrorKind.ALREADY_EXISTS:
+                raise
             found = self.existing_job_type(job_id)
-            if found != self.job_type:
+            if self.job_type is not None and found != self.job_type:
                 raise ValueError(
                     f"job_id: {job_id!r} already names a {found} job, not a {self.job_type} job; choose another id"
                 ) from None
             self.log.info("job %s already exists (an earlier try launched it): re-attaching", job_id)
         return job_id
 
+    def launch_with_service_id(self, marker: str, request: dict[str, Any], deadline: float) -> str:
+        """Find the job this task instance's marker names, else create one; never re-send a create without
+        looking first (an earlier attempt may have reached the service although no answer came back)."""
+        if existing := self.find_job(marker):
+            self.log.info("job %s for %s already exists (an earlier try): re-attaching", existing, marker)
+            return existing
+        self.check_targets(None, request)
+        attempts = 0
+
+        def create_once() -> str:
+            nonlocal attempts
+            attempts += 1
+            if attempts > 1 and (found := self.find_job(marker)):
+                return found
+            try:
+                return self.create_job(None, request)
+            except JobServiceError as err:
+                if err.transient and (found := self.find_job(marker)):
+                    return found
+                raise
+
+        job_id = self.retry_while_busy(create_once, deadline, f"the {self.job_type} job", transient=True)
+        self.log.info("created %s job %s", self.job_type, job_id)
+        return job_id
+
     def retry_while_busy(
         self, create: Callable[[], Any], deadline: float, what: str, *, transient: bool = False
     ) -> Any:
-        """Call ``create`` until the service stops answering "busy" (too many active jobs, one import/export
-        at a time, throttling) — and, with ``transient``, 5xx or a dropped connection — with exponential backoff
-        and jitter, until the deadline. Other errors raise at once."""
+        """Call ``create`` until the service stops answering "busy" (a launch slot taken) or throttled — and,
+        with ``transient``, 5xx or a dropped connection — with exponential backoff and jitter, until the
+        deadline. Other errors raise at once."""
         from tenacity import Retrying, retry_if_exception, stop_before_delay, wait_exponential, wait_random
-
-        from airflow_iot_jobs.retries import is_transient_fault
 
         def busy(err: BaseException) -> bool:
             if not isinstance(err, JobServiceError):
                 return False
-            return err.is_throttling or (transient and is_transient_fault(err))
+            return err.busy or err.kind is ErrorKind.THROTTLED or (transient and err.transient)
 
         def log_busy(state: Any) -> None:
             self.log.warning(
@@ -204,20 +351,29 @@ class BaseJobOperator(JobWaiting, BaseOperator):
         )
         return retrying(create)
 
-    def check_blast_radius(self, devices: int, what: str) -> None:
-        """Refuse to launch a job over more devices than ``max_devices`` (no job is created)."""
-        limit = "" if self.max_devices is None else f" (max_devices {self.max_devices:,})"
-        self.log.info("%s: %s device(s)%s", what, f"{devices:,}", limit)
-        if self.max_devices is not None and devices > self.max_devices:
-            from airflow.sdk.exceptions import AirflowFailException
-
-            raise AirflowFailException(
-                f"max_devices: {what} would touch {devices:,} devices, more than max_devices={self.max_devices:,}; "
-                "no job was created"
-            )
-
     def on_kill(self) -> None:
         job_id = getattr(self, "_launched_job_id", None)
         if job_id and self.cancels_on_kill:
             self.log.warning("task killed: cancelling job %s", job_id)
-            self.hook.cancel_job(job_id)
+            self.hook.cancel(job_id)
+
+
+class JobCancelOperator(BackendTask, BaseOperator):
+    """Cancels a job; returns its progress dict after the cancel. A backend subclass sets ``backend`` and takes
+    its connection keyword."""
+
+    template_fields: Sequence[str] = ("job_id",)
+
+    def __init__(self, *, job_id: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if not self.backend.supports_cancel:
+            raise ValueError(f"{type(self).__name__}: {self.backend.name} has no way to cancel a job")
+        self.job_id = job_id
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        job_id = self.backend.hook_class().validate_job_id(self.job_id)
+        with fail_fast_on_permanent_errors():
+            progress = self.hook.cancel(job_id)
+        self._launched_job_id = job_id
+        self.log.info("cancel requested: %s", progress.describe())
+        return progress.to_dict()

@@ -6,26 +6,24 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow.sdk import BaseOperator
-
-from airflow_iot_jobs.hooks.iothub import IoTHubHook
+from airflow_iot_jobs.backends import IOTHUB
 from airflow_iot_jobs.links import IoTHubJobLink
-from airflow_iot_jobs.operators.base import BaseJobOperator
-from airflow_iot_jobs.validation import (
-    MAX_DESIRED_BYTES,
-    MAX_TAGS_BYTES,
+from airflow_iot_jobs.operators.base import BaseJobOperator, JobCancelOperator
+from airflow_iot_jobs.validation.common import (
     parse_duration_seconds,
     parse_start_time,
-    validate_job_id,
+    validate_timeout_seconds,
+)
+from airflow_iot_jobs.validation.iothub import (
+    MAX_DESIRED_BYTES,
+    MAX_TAGS_BYTES,
+    device_ids_condition,
     validate_method_name,
     validate_method_payload,
-    validate_timeout_seconds,
     validate_twin_section,
 )
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
-
     from airflow_iot_jobs.operators.iothub_import_export import (
         IoTHubExportDevicesOperator,
         IoTHubImportDevicesOperator,
@@ -38,19 +36,21 @@ MAX_EXECUTION_TIME_LIMIT = 7 * 24 * 3600
 class IoTHubBaseJobOperator(BaseJobOperator):
     """Shared parameters of IoT Hub scheduled jobs.
 
-    :param query_condition: the WHERE clause selecting devices (``"tags.site = 'ams'"``; ``"*"`` for all).
+    :param query_condition: the WHERE clause selecting devices (``"tags.site = 'ams'"``; ``"*"`` for all), or
+    :param device_ids: a list of device ids instead (sent as ``deviceId IN [...]``, within the 8,192-character
+        query limit).
     :param iothub_conn_id: an ``azure_iot_hub`` connection (default ``azure_iot_hub_default``).
     :param start_time: when the job starts (ISO 8601 string or aware datetime; default now).
     :param max_execution_time: the job's own time limit (seconds, timedelta or ISO 8601 duration; default 1 h).
     """
 
-    hook_class = IoTHubHook
-    trigger_path = "airflow_iot_jobs.triggers.iothub.IoTHubJobTrigger"
+    backend = IOTHUB
     operator_extra_links = (IoTHubJobLink(),)
     iothub_template_fields: ClassVar[tuple[str, ...]] = (
         *BaseJobOperator.shared_template_fields,
         "iothub_conn_id",
         "query_condition",
+        "device_ids",
         "start_time",
         "max_execution_time",
     )
@@ -59,46 +59,46 @@ class IoTHubBaseJobOperator(BaseJobOperator):
     def __init__(
         self,
         *,
-        query_condition: str,
-        iothub_conn_id: str = IoTHubHook.default_conn_name,
+        query_condition: str | None = None,
+        device_ids: list[str] | None = None,
+        iothub_conn_id: str = IOTHUB.default_conn_id,
         start_time: str | Any | None = None,
         max_execution_time: int | str | timedelta = 3600,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if (query_condition is None) == (device_ids is None):
+            raise ValueError("query_condition / device_ids: give exactly one of them to select the devices")
         self.query_condition = query_condition
+        self.device_ids = device_ids
         self.iothub_conn_id = iothub_conn_id
         self.start_time = start_time
         self.max_execution_time = max_execution_time
 
-    @property
-    def conn_id(self) -> str:
-        return self.iothub_conn_id
-
     def common_request(self) -> dict[str, Any]:
         from airflow_iot_jobs.query_language import validate_query_condition
 
-        validate_query_condition(self.query_condition, "query_condition")
+        if self.device_ids is not None:
+            condition = device_ids_condition(self.device_ids)
+        else:
+            validate_query_condition(self.query_condition, "query_condition")
+            condition = str(self.query_condition).strip()
         seconds = parse_duration_seconds(self.max_execution_time, "max_execution_time")
         if seconds > MAX_EXECUTION_TIME_LIMIT:
             raise ValueError(
                 f"max_execution_time: must be at most {MAX_EXECUTION_TIME_LIMIT} seconds (7 days)"
             )
         return {
-            "query_condition": self.query_condition.strip(),
+            "query_condition": condition,
             "start_time": parse_start_time(self.start_time, "start_time"),
             "max_execution_time": int(seconds),
         }
 
-    def persist_links(self, context: Context, job_id: str) -> None:
-        if self.do_xcom_push:
-            IoTHubJobLink.persist(context, self.hook.portal_url())
+    def target(self, request: dict[str, Any]) -> str:
+        return request["query_condition"]
 
-    def launch(self, job_id: str, request: dict[str, Any], deadline: float) -> str:
-        if self.max_devices is not None:
-            condition = request["query_condition"]
-            self.check_blast_radius(self.hook.count_devices(condition), f"query condition {condition!r}")
-        return super().launch(job_id, request, deadline)
+    def describe_target(self, request: dict[str, Any]) -> str:
+        return f"query condition {request['query_condition']!r}"
 
 
 class IoTHubDeviceMethodJobOperator(IoTHubBaseJobOperator):
@@ -144,8 +144,10 @@ class IoTHubDeviceMethodJobOperator(IoTHubBaseJobOperator):
             "connect_timeout": validate_timeout_seconds(self.connect_timeout, "connect_timeout", 0, 300),
         }
 
-    def create_job(self, job_id: str, request: dict[str, Any]) -> dict[str, Any]:
-        return self.hook.create_device_method_job(job_id, **request)
+    def create_job(self, job_id: str | None, request: dict[str, Any]) -> str:
+        assert job_id is not None
+        self.hook.create_device_method_job(job_id, **request)
+        return job_id
 
 
 class IoTHubTwinUpdateJobOperator(IoTHubBaseJobOperator):
@@ -193,40 +195,27 @@ class IoTHubTwinUpdateJobOperator(IoTHubBaseJobOperator):
             raise ValueError(f"etag: must be a non-empty string ('*' matches any twin), got {self.etag!r}")
         return {**self.common_request(), "tags": tags, "desired_properties": desired, "etag": self.etag}
 
-    def create_job(self, job_id: str, request: dict[str, Any]) -> dict[str, Any]:
-        return self.hook.create_twin_update_job(job_id, **request)
+    def create_job(self, job_id: str | None, request: dict[str, Any]) -> str:
+        assert job_id is not None
+        self.hook.create_twin_update_job(job_id, **request)
+        return job_id
 
 
-class IoTHubCancelJobOperator(BaseOperator):
-    """Cancels a scheduled job (queued, scheduled or running); returns its progress dict after the cancel.
+class IoTHubCancelJobOperator(JobCancelOperator):
+    """Cancels a scheduled job (queued, scheduled or running) or an import/export job; returns its progress
+    dict after the cancel.
 
     :param job_id: the job to cancel (templated).
     :param iothub_conn_id: an ``azure_iot_hub`` connection (default ``azure_iot_hub_default``).
     """
 
-    template_fields: Sequence[str] = ("job_id", "iothub_conn_id")
+    backend = IOTHUB
     operator_extra_links = (IoTHubJobLink(),)
+    template_fields: Sequence[str] = ("job_id", "iothub_conn_id")
 
-    def __init__(
-        self, *, job_id: str, iothub_conn_id: str = IoTHubHook.default_conn_name, **kwargs: Any
-    ) -> None:
+    def __init__(self, *, iothub_conn_id: str = IOTHUB.default_conn_id, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.job_id = job_id
         self.iothub_conn_id = iothub_conn_id
-
-    def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_iot_jobs.hooks.iothub import progress_from_job
-        from airflow_iot_jobs.waiting import fail_fast_on_permanent_errors
-
-        job_id = validate_job_id(self.job_id)
-        hook = IoTHubHook(iothub_conn_id=self.iothub_conn_id)
-        with fail_fast_on_permanent_errors():
-            job = hook.cancel_job(job_id)
-        progress = progress_from_job(job)
-        self.log.info("cancel requested: %s", progress.describe())
-        if self.do_xcom_push:
-            IoTHubJobLink.persist(context, hook.portal_url())
-        return progress.to_dict()
 
 
 # Identity import/export operators live in their own module; they are part of this module's public surface,

@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from airflow_iot_jobs.backends import IOTHUB
 from airflow_iot_jobs.hooks.blob_storage import (
     EXPORT_PERMISSIONS,
     IMPORT_PERMISSIONS,
@@ -20,26 +21,22 @@ from airflow_iot_jobs.hooks.blob_storage import (
     DeviceBlobStorage,
     strip_sas,
 )
-from airflow_iot_jobs.hooks.iothub import IoTHubHook
-from airflow_iot_jobs.jobs import CompletionThresholds, JobProgress, Verdict
+from airflow_iot_jobs.jobs import CompletionThresholds, JobPhase, JobProgress, Verdict
 from airflow_iot_jobs.links import IoTHubJobLink
 from airflow_iot_jobs.operators.base import BaseJobOperator
-from airflow_iot_jobs.validation import validate_blob_name, validate_container_name, validate_device_id
+from airflow_iot_jobs.registry_records import (
+    number_failures,
+    parse_error_entry,
+    parse_utc,
+    read_json_lines,
+    validate_import_mode,
+    validate_import_record,
+)
+from airflow_iot_jobs.validation.azure_storage import validate_blob_name, validate_container_name
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-IMPORT_MODES = (
-    "create",
-    "update",
-    "updateIfMatchETag",
-    "delete",
-    "deleteIfMatchETag",
-    "createOrUpdate",
-    "updateTwin",
-    "updateTwinIfMatchETag",
-)
-_IMPORT_MODES_BY_LOWER = {mode.lower(): mode for mode in IMPORT_MODES}
 STORAGE_AUTHENTICATION_TYPES = ("keyBased", "identityBased")
 ERROR_LOG_BLOB = "importErrors.log"
 MAX_REPORTED_FAILURES = 100
@@ -47,10 +44,13 @@ LOG_CLOCK_SKEW = timedelta(minutes=5)
 
 
 class IoTHubRegistryJobOperator(BaseJobOperator):
-    """What export and import share: the hub and storage connections, blob locations, the one-unit wait."""
+    """What export and import share: the hub and storage connections, blob locations, the one-unit wait.
 
-    hook_class = IoTHubHook
-    trigger_path = "airflow_iot_jobs.triggers.iothub.IoTHubJobTrigger"
+    The hub picks these job ids, so the *server-chosen id* launch strategy applies: the blob name is the
+    marker only this task instance writes."""
+
+    backend = IOTHUB
+    launch_strategy = "server_id"
     operator_extra_links = (IoTHubJobLink(),)
     registry_template_fields: ClassVar[tuple[str, ...]] = (
         *BaseJobOperator.shared_template_fields,
@@ -62,7 +62,7 @@ class IoTHubRegistryJobOperator(BaseJobOperator):
     def __init__(
         self,
         *,
-        iothub_conn_id: str = IoTHubHook.default_conn_name,
+        iothub_conn_id: str = IOTHUB.default_conn_id,
         wasb_conn_id: str | None = None,
         blob_name: str | None = None,
         storage_authentication_type: str = "keyBased",
@@ -81,10 +81,6 @@ class IoTHubRegistryJobOperator(BaseJobOperator):
         self.storage_authentication_type = storage_authentication_type
         self.identity = identity
         self._storage: DeviceBlobStorage | None = None
-
-    @property
-    def conn_id(self) -> str:
-        return self.iothub_conn_id
 
     @property
     def storage(self) -> DeviceBlobStorage:
@@ -128,59 +124,32 @@ class IoTHubRegistryJobOperator(BaseJobOperator):
 
         return self.blob_name or f"airflow/{derive_job_id(context)}/{default_file}"
 
-    def launch_registry_job(
-        self, job_type: str, blob_name: str, properties: dict[str, Any], deadline: float
-    ) -> str:
-        """Find the job an earlier try created for this blob, else create one (waiting while another
-        import/export job holds the hub's only slot)."""
-        existing = self.hook.find_import_export_job(job_type, blob_name)
-        if existing:
-            self.log.info(
-                "%s job %s for %s already exists (an earlier try): re-attaching",
-                job_type,
-                existing["jobId"],
-                blob_name,
-            )
-            return existing["jobId"]
-        from airflow_iot_jobs.jobs import JobServiceError
-        from airflow_iot_jobs.retries import is_transient_fault
+    def marker(self, context: Context, request: dict[str, Any]) -> str:
+        return self._blob_name
 
-        attempts = 0
+    def find_job(self, marker: str) -> str | None:
+        self.resolve_locations()
+        job = self.hook.find_import_export_job(self.job_type, marker)
+        return job["jobId"] if job else None
 
-        def create_once() -> dict[str, Any]:
-            nonlocal attempts
-            attempts += 1
-            # A re-send: an earlier attempt may have reached the hub although no answer came back (a dropped
-            # connection, a 5xx, and then a failed lookup too): never send it again without looking first.
-            if attempts > 1 and (found := self.hook.find_import_export_job(job_type, blob_name)):
-                return found
-            try:
-                return self.hook.create_import_export_job(properties)
-            except JobServiceError as err:
-                # The request may have reached the hub before the fault: look before sending it again.
-                if is_transient_fault(err) and (
-                    found := self.hook.find_import_export_job(job_type, blob_name)
-                ):
-                    return found
-                raise
+    def create_job(self, job_id: str | None, request: dict[str, Any]) -> str:
+        return self.hook.create_import_export_job(self.job_properties_for_launch())["jobId"]
 
-        created = self.retry_while_busy(create_once, deadline, f"the {job_type} job", transient=True)
-        self.log.info("created %s job %s", job_type, created["jobId"])
-        return created["jobId"]
+    def resolve_locations(self) -> None:
+        """The container URIs (a SAS made here, or given) for the job and for reading its results back."""
+        raise NotImplementedError
+
+    def job_properties_for_launch(self) -> dict[str, Any]:
+        raise NotImplementedError
 
     def wait_thresholds(self) -> CompletionThresholds:
         return CompletionThresholds.parse("100%", None, early_success=False)
 
-    def persist_links(self, context: Context, job_id: str) -> None:
-        if self.do_xcom_push:
-            IoTHubJobLink.persist(context, self.hook.portal_url())
-
     def job_failed(self, progress: JobProgress, reason: str) -> None:
-        from airflow.sdk.exceptions import AirflowFailException
-
         detail = progress.failure_reason or reason
-        raise AirflowFailException(
-            f"{progress.job_type or 'registry'} job {progress.job_id} {progress.status}: {detail}"
+        self.fail(
+            progress.to_dict(),
+            f"{progress.job_type or 'registry'} job {progress.job_id} {progress.status}: {detail}",
         )
 
 
@@ -199,7 +168,11 @@ class IoTHubExportDevicesOperator(IoTHubRegistryJobOperator):
     """
 
     job_type = "export"
-    template_fields: Sequence[str] = (*IoTHubRegistryJobOperator.registry_template_fields, "container")
+    template_fields: Sequence[str] = (
+        *IoTHubRegistryJobOperator.registry_template_fields,
+        "container",
+        "container_uri",
+    )
 
     def __init__(
         self,
@@ -225,17 +198,21 @@ class IoTHubExportDevicesOperator(IoTHubRegistryJobOperator):
             raise ValueError(f"exclude_keys: must be True or False, got {self.exclude_keys!r}")
         return {}
 
-    def launch(self, job_id: str, request: dict[str, Any], deadline: float) -> str:
-        uri = self.resolve_container(self.container_uri, self.container, EXPORT_PERMISSIONS, "container")
-        self._location = BlobLocation(uri, self._blob_name)
-        properties = self.job_properties(
+    def resolve_locations(self) -> None:
+        if self._location is None:
+            uri = self.resolve_container(self.container_uri, self.container, EXPORT_PERMISSIONS, "container")
+            self._location = BlobLocation(uri, self._blob_name)
+
+    def job_properties_for_launch(self) -> dict[str, Any]:
+        self.resolve_locations()
+        assert self._location is not None
+        return self.job_properties(
             type="export",
-            outputBlobContainerUri=uri,
+            outputBlobContainerUri=self._location.container_uri,
             outputBlobName=self._blob_name,
             excludeKeysInExport=self.exclude_keys,
             includeConfigurations=self.include_configurations or None,
         )
-        return self.launch_registry_job("export", self._blob_name, properties, deadline)
 
     def execute(self, context: Context) -> dict[str, Any]:
         self._blob_name = self.derived_blob_name(context, "devices.txt")
@@ -297,7 +274,9 @@ class IoTHubImportDevicesOperator(IoTHubRegistryJobOperator):
         "devices_file",
         "input_blob_name",
         "input_container",
+        "input_container_uri",
         "output_container",
+        "output_container_uri",
     )
 
     def __init__(
@@ -320,8 +299,8 @@ class IoTHubImportDevicesOperator(IoTHubRegistryJobOperator):
             raise ValueError(
                 "devices / devices_file / input_blob_name: give exactly one source of device records"
             )
-        if import_mode is not None and import_mode.lower() not in _IMPORT_MODES_BY_LOWER:
-            raise ValueError(f"import_mode: must be one of {', '.join(IMPORT_MODES)}, got {import_mode!r}")
+        if import_mode is not None:
+            import_mode = validate_import_mode(import_mode)
         self.devices = devices
         self.devices_file = devices_file
         self.input_blob_name = input_blob_name
@@ -333,6 +312,7 @@ class IoTHubImportDevicesOperator(IoTHubRegistryJobOperator):
         self.include_configurations = include_configurations
         self._input: BlobLocation | None = None
         self._output_uri: str | None = None
+        self._uploaded = False
         self._lines = 0
 
     def build_request(self) -> dict[str, Any]:
@@ -343,13 +323,21 @@ class IoTHubImportDevicesOperator(IoTHubRegistryJobOperator):
         if self.devices is not None or self.devices_file is not None:
             # Walk every record once before anything is uploaded or sent: a bad line fails the task here.
             self._lines = sum(1 for _ in self.records())
-            self.check_blast_radius(self._lines, "the import")
         return {}
+
+    def count_targets(self, request: dict[str, Any]) -> int | None:
+        """The records to import (an input blob given by name is not read ahead)."""
+        if self.devices is None and self.devices_file is None:
+            return None
+        return self.log_count(self._lines, request)
+
+    def describe_target(self, request: dict[str, Any]) -> str:
+        return "the import records"
 
     def records(self) -> Iterator[dict[str, Any]]:
         source: Iterable[Any]
         if self.devices_file is not None:
-            source = _read_json_lines(self.devices_file)
+            source = read_json_lines(self.devices_file)
         else:
             devices = self.devices
             if isinstance(devices, str):
@@ -362,7 +350,9 @@ class IoTHubImportDevicesOperator(IoTHubRegistryJobOperator):
         self._blob_name = self.input_blob_name or self.derived_blob_name(context, "devices.txt")
         return super().execute(context)
 
-    def launch(self, job_id: str, request: dict[str, Any], deadline: float) -> str:
+    def resolve_locations(self) -> None:
+        if self._input is not None:
+            return
         input_uri = self.resolve_container(
             self.input_container_uri, self.input_container, IMPORT_PERMISSIONS, "input_container"
         )
@@ -374,20 +364,23 @@ class IoTHubImportDevicesOperator(IoTHubRegistryJobOperator):
             output_uri = input_uri
         self._input = BlobLocation(input_uri, self._blob_name)
         self._output_uri = output_uri
-        existing = self.hook.find_import_export_job("import", self._blob_name)
-        if existing is None and self.input_blob_name is None:
+
+    def job_properties_for_launch(self) -> dict[str, Any]:
+        self.resolve_locations()
+        assert self._input is not None
+        if self.input_blob_name is None and not self._uploaded:
             lines = self.storage.upload_lines(
                 self._input, (json.dumps(r, separators=(",", ":")) for r in self.records())
             )
+            self._uploaded = True
             self.log.info("uploaded %d device records to %s", lines, self._input.url)
-        properties = self.job_properties(
+        return self.job_properties(
             type="import",
-            inputBlobContainerUri=input_uri,
+            inputBlobContainerUri=self._input.container_uri,
             inputBlobName=self._blob_name,
-            outputBlobContainerUri=output_uri,
+            outputBlobContainerUri=self._output_uri,
             includeConfigurations=self.include_configurations or None,
         )
-        return self.launch_registry_job("import", self._blob_name, properties, deadline)
 
     def conclude(self, progress: JobProgress, verdict: Verdict, reason: str) -> dict[str, Any]:
         if verdict is not Verdict.SUCCESS:
@@ -412,22 +405,18 @@ class IoTHubImportDevicesOperator(IoTHubRegistryJobOperator):
         line_progress = JobProgress(
             progress.job_id,
             progress.status,
-            lines,
-            lines - len(failures),
-            len(failures),
-            0,
-            0,
-            True,
-            "import",
+            JobPhase.COMPLETED,
+            targeted=lines,
+            succeeded=lines - len(failures),
+            failed=len(failures),
+            job_type="import",
         )
         line_verdict, line_reason = self.thresholds().evaluate(line_progress)
         self.log.info(
             "import %s: %d lines, %d failed; %s", progress.job_id, lines, len(failures), line_reason
         )
         if line_verdict is not Verdict.SUCCESS:
-            from airflow.sdk.exceptions import AirflowFailException
-
-            raise AirflowFailException(f"import job {progress.job_id}: {line_reason}")
+            self.fail(result, f"import job {progress.job_id}: {line_reason}")
         return result
 
     def import_failures(self, job_id: str) -> list[dict[str, Any]]:
@@ -435,89 +424,10 @@ class IoTHubImportDevicesOperator(IoTHubRegistryJobOperator):
         assert self._input is not None and self._output_uri is not None
         log = BlobLocation(self._output_uri, ERROR_LOG_BLOB)
         written = self.storage.last_modified(log)
-        started = _parse_utc(self.hook.get_import_export_job(job_id).get("startTimeUtc"))
+        started = parse_utc(self.hook.get_import_export_job(job_id).get("startTimeUtc"))
         if written is None or (started is not None and written < started - LOG_CLOCK_SKEW):
             return []  # no log, or one left in the container by an earlier job
         entries = [parse_error_entry(line) for line in self.storage.iter_lines(log)]
         if not entries:
             return []
-        wanted = {entry["device_id"] for entry in entries if entry["device_id"]}
-        line_of: dict[str, list[int]] = {}
-        for number, line in enumerate(self.storage.iter_lines(self._input), start=1):
-            device_id = _device_id_of(line)
-            if device_id in wanted:
-                line_of.setdefault(device_id, []).append(number)
-        for entry in entries:
-            if entry["line"] is None:
-                numbers = line_of.get(entry["device_id"] or "", [])
-                entry["line"] = numbers.pop(0) if numbers else None
-        return sorted(entries, key=lambda e: (e["line"] is None, e["line"] or 0))
-
-
-def validate_import_record(record: Any, number: int, default_mode: str | None) -> dict[str, Any]:
-    """One import line: a JSON object with an ``id`` and a known ``importMode``."""
-    if not isinstance(record, dict):
-        raise ValueError(f"devices line {number}: must be a JSON object, got {type(record).__name__}")
-    device_id = record.get("id")
-    validate_device_id(device_id, f"devices line {number}")
-    mode = record.get("importMode", default_mode)
-    if not isinstance(mode, str) or mode.lower() not in _IMPORT_MODES_BY_LOWER:
-        raise ValueError(
-            f"devices line {number} (device {device_id!r}): importMode must be one of {', '.join(IMPORT_MODES)}, "
-            f"got {mode!r}"
-        )
-    if mode.lower().endswith("ifmatchetag") and not record.get(
-        "eTag" if "twin" not in mode.lower() else "twinETag"
-    ):
-        raise ValueError(f"devices line {number} (device {device_id!r}): importMode {mode} needs an eTag")
-    # The live service rejects lines without a status, even for delete and updateTwin, where it is ignored.
-    return {"status": "enabled", **record, "importMode": _IMPORT_MODES_BY_LOWER[mode.lower()]}
-
-
-def parse_error_entry(line: str) -> dict[str, Any]:
-    """One ``importErrors.log`` entry in whatever of the service's field spellings it uses."""
-    try:
-        raw = json.loads(line)
-    except ValueError:
-        return {"line": None, "device_id": None, "code": "Unparsed", "message": line[:300]}
-    lowered = {str(k).lower(): v for k, v in raw.items()} if isinstance(raw, dict) else {}
-    line_number = lowered.get("linenumber") or lowered.get("line")
-    return {
-        "line": int(line_number)
-        if isinstance(line_number, int | str) and str(line_number).isdigit()
-        else None,
-        "device_id": lowered.get("deviceid") or lowered.get("id"),
-        "code": str(lowered.get("errorcode") or lowered.get("code") or "ImportError"),
-        "message": str(
-            lowered.get("errorstatus") or lowered.get("message") or lowered.get("description") or ""
-        ),
-    }
-
-
-def _parse_utc(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _device_id_of(line: str) -> str | None:
-    try:
-        record = json.loads(line)
-    except ValueError:
-        return None
-    return record.get("id") if isinstance(record, dict) else None
-
-
-def _read_json_lines(path: str | os.PathLike[str]) -> Iterator[Any]:
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                yield json.loads(line)
-            except ValueError as err:
-                raise ValueError(f"devices_file line {number}: not valid JSON ({err})") from None
+        return number_failures(entries, self.storage.iter_lines(self._input))

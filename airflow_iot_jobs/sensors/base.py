@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 
 from airflow_iot_jobs.jobs import Verdict
 from airflow_iot_jobs.polling import PollSchedule
-from airflow_iot_jobs.validation import validate_interval, validate_job_id
+from airflow_iot_jobs.validation.common import validate_interval
 from airflow_iot_jobs.waiting import (
     JobWaiting,
     check_thresholds_at_parse,
@@ -21,7 +21,6 @@ from airflow_iot_jobs.waiting import (
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_iot_jobs.hooks.base import JobsHook
     from airflow_iot_jobs.jobs import JobProgress
 
 
@@ -35,7 +34,6 @@ class JobThresholdSensor(JobWaiting, BaseSensorOperator):
     ``max(poke_interval, 120)``), like the operators.
     """
 
-    hook_class: ClassVar[type[JobsHook]]
     template_fields: Sequence[str] = ("job_id", "success_threshold", "failure_threshold")
 
     def __init__(
@@ -46,6 +44,7 @@ class JobThresholdSensor(JobWaiting, BaseSensorOperator):
         failure_threshold: str | int | None = None,
         cancel_on_failure: bool = False,
         cancel_on_kill: bool | None = None,
+        allow_no_devices: bool = False,
         max_poll_interval: float | None = None,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
@@ -56,16 +55,18 @@ class JobThresholdSensor(JobWaiting, BaseSensorOperator):
             validate_interval(max_poll_interval, "max_poll_interval")
         super().__init__(**kwargs)
         check_thresholds_at_parse(success_threshold, failure_threshold)
+        self.backend.check_cancel_flags(cancel_on_failure=cancel_on_failure, cancel_on_kill=cancel_on_kill)
         self.job_id = job_id
         self.success_threshold = success_threshold
         self.failure_threshold = failure_threshold
         self.cancel_on_failure = cancel_on_failure
         self.cancel_on_kill = cancel_on_kill
+        self.allow_no_devices = allow_no_devices
         self.max_poll_interval = max_poll_interval
         self.deferrable = deferrable
 
     def execute(self, context: Context) -> Any:
-        validate_job_id(self.job_id)
+        self.backend.hook_class().validate_job_id(self.job_id)
         with fail_fast_on_permanent_errors():
             return self._execute(context)
 
@@ -88,7 +89,7 @@ class JobThresholdSensor(JobWaiting, BaseSensorOperator):
         self.defer_wait(self.job_id, schedule, time.time() + timeout, timeout=timeout)
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
-        validate_job_id(self.job_id)
+        self.backend.hook_class().validate_job_id(self.job_id)
         progress = self.poll(self.job_id)
         if progress is None:
             return False

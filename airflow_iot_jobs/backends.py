@@ -1,0 +1,86 @@
+"""What the provider knows about each backend before importing any of its code.
+
+Operators, sensors and the provider metadata read a :class:`Backend` at DAG-parse time; the hook and trigger
+classes it names are imported only when a task runs (``hook_class()``, ``trigger_class()``). Adding a backend
+means adding one entry to :data:`BACKENDS`; ``get_provider_info`` is built from it.
+Standard library only.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow_iot_jobs.hooks.base import JobsHook
+    from airflow_iot_jobs.triggers.base import JobThresholdTrigger
+
+
+def import_path(path: str) -> Any:
+    module, _, name = path.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+@dataclass(frozen=True)
+class Backend:
+    """One IoT jobs service: its connection, its classes (by dotted path) and what it can do.
+
+    :param conn_param: the keyword that takes the connection id on its hook, operators, sensor and trigger.
+    :param hook_params: further hook keywords operators accept and triggers serialise, with their defaults
+        (AWS: ``region_name``, ``verify``, ``botocore_config``).
+    :param supports_cancel: the service can cancel a job (the IoTHub Manager API cannot).
+    :param supports_count: the service can count the devices a target selects before a launch.
+    """
+
+    name: str
+    conn_type: str
+    conn_param: str
+    default_conn_id: str
+    hook: str
+    trigger: str
+    modules: Mapping[str, tuple[str, ...]]  # "hooks" / "operators" / "sensors" / "triggers" -> module paths
+    doc_url: str
+    tags: tuple[str, ...] = ()
+    hook_params: Mapping[str, Any] = field(default_factory=dict)
+    supports_cancel: bool = True
+    supports_count: bool = True
+
+    def hook_class(self) -> type[JobsHook]:
+        return import_path(self.hook)
+
+    def trigger_class(self) -> type[JobThresholdTrigger]:
+        return import_path(self.trigger)
+
+    def check_cancel_flags(self, **flags: bool | None) -> None:
+        """Refuse, at DAG parse, a cancel this backend cannot perform."""
+        if self.supports_cancel:
+            return
+        for name, value in flags.items():
+            if value:
+                raise ValueError(f"{name}: {self.name} has no way to cancel a job; leave {name} unset")
+
+    @property
+    def hook_param_names(self) -> tuple[str, ...]:
+        return (self.conn_param, *self.hook_params)
+
+
+IOTHUB = Backend(
+    name="Azure IoT Hub",
+    conn_type="azure_iot_hub",
+    conn_param="iothub_conn_id",
+    default_conn_id="azure_iot_hub_default",
+    hook="airflow_iot_jobs.hooks.iothub.IoTHubHook",
+    trigger="airflow_iot_jobs.triggers.iothub.IoTHubJobTrigger",
+    modules={
+        "hooks": ("airflow_iot_jobs.hooks.iothub",),
+        "operators": ("airflow_iot_jobs.operators.iothub",),
+        "sensors": ("airflow_iot_jobs.sensors.iothub",),
+        "triggers": ("airflow_iot_jobs.triggers.iothub",),
+    },
+    doc_url="https://learn.microsoft.com/azure/iot-hub/iot-hub-devguide-jobs",
+    tags=("azure",),
+)
+
+BACKENDS: tuple[Backend, ...] = (IOTHUB,)

@@ -1,0 +1,218 @@
+"""One HTTP-hook base: each request flow is written once and run by a sync driver (operators, sensors) or an
+async driver (triggers), both on httpx.
+
+A *flow* is a generator that yields :class:`Call` objects and receives each :class:`Reply` (or has the service's
+:class:`~airflow_iot_jobs.jobs.JobServiceError` thrown into it, so it can fall back on "not found"); its return
+value is the result::
+
+    def progress_flow(job_id):
+        job = (yield Call("GET", f"/jobs/v2/{job_id}")).json()
+        return progress_from_job(job)
+
+    hook.run(progress_flow("j"))            # worker
+    await hook.arun(progress_flow("j"))     # triggerer
+
+A backend hook supplies where to send (``endpoint`` / ``aendpoint``), how to sign (``auth_headers`` /
+``aauth_headers``), fixed query parameters, and how its errors read (``error_from_reply``). Calls marked
+``repeatable`` are retried on transient faults (tenacity, Retry-After honoured); the others are sent once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import ssl
+from collections.abc import Generator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from airflow_iot_jobs.hooks.base import JobsHook
+from airflow_iot_jobs.jobs import ErrorKind, JobServiceError
+
+if TYPE_CHECKING:
+    import httpx
+
+T = TypeVar("T")
+HTTP_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    path: str
+    json: Any = None
+    params: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)
+    repeatable: bool = True  # safe to send again after a fault (reads, cancels, PUT with a fixed id)
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    headers: Mapping[str, str]  # case-insensitive (httpx.Headers)
+    content: bytes
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", errors="replace")
+
+    def json(self) -> Any:
+        return json.loads(self.content) if self.content.strip() else {}
+
+
+Flow = Generator[Call, Reply, T]
+
+
+@functools.cache
+def shared_tls_context() -> ssl.SSLContext:
+    """One CA bundle per process: thousands of waiting triggers share it instead of holding ~1 MB each."""
+    import certifi
+
+    return ssl.create_default_context(cafile=certifi.where())
+
+
+class HttpJobsHook(JobsHook, abstract=True):
+    """The drivers, the clients (one keep-alive pool per hook and mode) and the retry policy."""
+
+    service_label = "the service"
+    _client: httpx.Client | None = None
+    _aclient: httpx.AsyncClient | None = None
+
+    # ---------------------------------------------------------------- what a backend supplies
+
+    def endpoint(self) -> str:
+        raise NotImplementedError
+
+    async def aendpoint(self) -> str:
+        raise NotImplementedError
+
+    def auth_headers(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    async def aauth_headers(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    def fixed_params(self) -> dict[str, str]:
+        return {}
+
+    def error_from_reply(self, reply: Reply) -> JobServiceError:
+        raise NotImplementedError
+
+    def unreachable(self, err: Exception) -> JobServiceError:
+        """No answer at all (refused, reset, timed out): transient. Only the exception's type is kept — its
+        text can carry the request URL."""
+        return JobServiceError(
+            503,
+            "ServiceUnavailable",
+            f"{self.service_label} did not answer: {type(err).__name__}",
+            kind=ErrorKind.TRANSIENT,
+        )
+
+    # ---------------------------------------------------------------- drivers
+
+    def run(self, flow: Flow[T]) -> T:
+        try:
+            call = next(flow)
+            while True:
+                try:
+                    reply = self.send(call)
+                except JobServiceError as err:
+                    call = flow.throw(err)
+                else:
+                    call = flow.send(reply)
+        except StopIteration as stop:
+            return stop.value
+
+    async def arun(self, flow: Flow[T]) -> T:
+        try:
+            call = next(flow)
+            while True:
+                try:
+                    reply = await self.asend(call)
+                except JobServiceError as err:
+                    call = flow.throw(err)
+                else:
+                    call = flow.send(reply)
+        except StopIteration as stop:
+            return stop.value
+
+    def send(self, call: Call) -> Reply:
+        if not call.repeatable:
+            return self._send_once(call)
+        from airflow_iot_jobs.retries import retrying
+
+        return retrying()(self._send_once, call)
+
+    async def asend(self, call: Call) -> Reply:
+        if not call.repeatable:
+            return await self._asend_once(call)
+        from airflow_iot_jobs.retries import async_retrying
+
+        async for attempt in async_retrying():
+            with attempt:
+                return await self._asend_once(call)
+        raise AssertionError("unreachable: tenacity re-raises the last error")
+
+    def _send_once(self, call: Call) -> Reply:
+        import httpx
+
+        try:
+            response = self.client().request(
+                call.method,
+                self.endpoint() + call.path,
+                params={**self.fixed_params(), **call.params},
+                json=call.json,
+                headers={**self.auth_headers(), **call.headers},
+            )
+        except httpx.HTTPError as err:
+            raise self.unreachable(err) from None
+        return self._checked(Reply(response.status_code, response.headers, response.content))
+
+    async def _asend_once(self, call: Call) -> Reply:
+        import httpx
+
+        client = await self.aclient()
+        try:
+            response = await client.request(
+                call.method,
+                await self.aendpoint() + call.path,
+                params={**self.fixed_params(), **call.params},
+                json=call.json,
+                headers={**await self.aauth_headers(), **call.headers},
+            )
+        except httpx.HTTPError as err:
+            raise self.unreachable(err) from None
+        return self._checked(Reply(response.status_code, response.headers, response.content))
+
+    def _checked(self, reply: Reply) -> Reply:
+        if reply.status >= 400:
+            raise self.error_from_reply(reply)
+        return reply
+
+    # ---------------------------------------------------------------- clients
+
+    def client(self) -> httpx.Client:
+        if self._client is None:
+            import httpx
+
+            self._client = httpx.Client(timeout=HTTP_TIMEOUT, verify=shared_tls_context())
+        return self._client
+
+    async def aclient(self) -> httpx.AsyncClient:
+        if self._aclient is None:
+            import httpx
+
+            tls = await asyncio.to_thread(shared_tls_context)  # reading the CA bundle must not block the loop
+            self._aclient = httpx.AsyncClient(timeout=HTTP_TIMEOUT, verify=tls)
+        return self._aclient
+
+    async def aclose(self) -> None:
+        if self._aclient is not None:
+            await self._aclient.aclose()
+            self._aclient = None
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
