@@ -311,7 +311,10 @@ class CompletionThresholds:
             )
         needed = self.required_successes(targeted)
         if progress.terminal:
-            if not targeted and progress.phase is not JobPhase.FAILED:
+            if not targeted:
+                if progress.phase is not JobPhase.COMPLETED:
+                    reason = f"; {progress.failure_reason}" if progress.failure_reason else ""
+                    return Verdict.FAILURE, f"job ended {progress.status} before targeting any device{reason}"
                 if self.allow_no_devices:
                     return Verdict.SUCCESS, "the job targeted no device (allowed by allow_no_devices)"
                 return Verdict.FAILURE, (

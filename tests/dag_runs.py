@@ -11,6 +11,9 @@ class RunResult:
     state: str
     states: dict[str, str] = field(default_factory=dict)
     xcoms: dict[str, Any] = field(default_factory=dict)
+    other_xcoms: dict[tuple[str, str], Any] = field(
+        default_factory=dict
+    )  # (task_id, key) for keys not return_value
     tries: dict[str, int] = field(default_factory=dict)
 
 
@@ -32,10 +35,11 @@ def run_dag(dag: Any, **kwargs: Any) -> RunResult:
         ):
             result.states[ti.task_id] = str(ti.state)
             result.tries[ti.task_id] = ti.try_number
-        for row in session.scalars(
-            select(XComModel).where(XComModel.dag_run_id == run.id, XComModel.key == "return_value")
-        ):
-            result.xcoms[row.task_id] = XComModel.deserialize_value(row)
+        for row in session.scalars(select(XComModel).where(XComModel.dag_run_id == run.id)):
+            if row.key == "return_value":
+                result.xcoms[row.task_id] = XComModel.deserialize_value(row)
+            else:
+                result.other_xcoms[(row.task_id, row.key)] = XComModel.deserialize_value(row)
     return result
 
 

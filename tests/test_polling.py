@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from airflow_iot_jobs.jobs import CompletionThresholds, JobProgress
+from airflow_iot_jobs.jobs import CompletionThresholds, JobPhase, JobProgress
 from airflow_iot_jobs.polling import PollSchedule
 
 THRESHOLDS = CompletionThresholds.parse("100%", None, early_success=False)
@@ -16,10 +16,10 @@ def simulate(duration: float, devices: int, schedule: PollSchedule, queued_for: 
     while True:
         reads += 1
         if now < queued_for:
-            progress = JobProgress("j", "queued")
+            progress = JobProgress("j", "queued", JobPhase.PENDING)
         elif now < end:
             done = int(devices * (now - queued_for) / duration)
-            progress = JobProgress("j", "running", devices, done, 0, 0, devices - done)
+            progress = JobProgress("j", "running", JobPhase.RUNNING, devices, done, 0, 0, devices - done)
         else:
             return reads, now - end
         now += schedule.after_progress(progress, THRESHOLDS, now)
@@ -35,7 +35,7 @@ def test_long_job_needs_far_fewer_reads_than_a_fixed_interval_and_is_noticed_pro
 
 def test_delays_stay_within_bounds_and_idle_backs_off():
     schedule = PollSchedule(base=5.0, maximum=40.0)
-    queued = JobProgress("j", "queued")
+    queued = JobProgress("j", "queued", JobPhase.PENDING)
     delays = [schedule.after_progress(queued, THRESHOLDS, t) for t in range(6)]
     assert delays == [5.0, 10.0, 20.0, 40.0, 40.0, 40.0]
 
@@ -43,9 +43,9 @@ def test_delays_stay_within_bounds_and_idle_backs_off():
 def test_failure_pace_brings_the_next_read_forward():
     thresholds = CompletionThresholds.parse("100%", "2%", early_success=False)
     schedule = PollSchedule(base=10.0, maximum=300.0)
-    schedule.after_progress(JobProgress("j", "running", 10_000, 0, 0, 0, 10_000), thresholds, 0.0)
+    schedule.after_progress(JobProgress("j", "running", JobPhase.RUNNING, 10_000, 0, 0, 0, 10_000), thresholds, 0.0)
     # 10 devices/s finish, 5 of them fail: the 2 % limit (200) is crossed ~40 s later, long before the end
-    delay = schedule.after_progress(JobProgress("j", "running", 10_000, 50, 50, 0, 9_900), thresholds, 10.0)
+    delay = schedule.after_progress(JobProgress("j", "running", JobPhase.RUNNING, 10_000, 50, 50, 0, 9_900), thresholds, 10.0)
     assert 30.0 <= delay <= 45.0
 
 
@@ -54,4 +54,4 @@ def test_throttling_honours_retry_after_and_backs_off():
     assert schedule.after_busy(None) == 4.0
     assert schedule.after_busy(None) == 8.0
     assert schedule.after_busy(30.0) == 30.0
-    assert schedule.after_progress(JobProgress("j", "queued"), THRESHOLDS, 0.0) == 4.0
+    assert schedule.after_progress(JobProgress("j", "queued", JobPhase.PENDING), THRESHOLDS, 0.0) == 4.0

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from airflow_iot_jobs.jobs import CompletionThresholds, JobProgress, Threshold, Verdict
+from airflow_iot_jobs.jobs import CompletionThresholds, JobPhase, JobProgress, Threshold, Verdict
 
 # --------------------------------------------------------------------------------------------------------------
 # Threshold.parse
@@ -172,7 +172,7 @@ def snapshot(
         failed=failed,
         running=running,
         pending=pending,
-        terminal=terminal,
+        phase=JobPhase(status) if terminal else JobPhase.RUNNING,
         failure_reason=failure_reason,
     )
 
@@ -202,11 +202,11 @@ def test_success_exactly_at_the_rounded_up_share() -> None:
     thresholds = CompletionThresholds.parse("95%", early_success=False)
     verdict, reason = thresholds.evaluate(snapshot(targeted=10, succeeded=10, terminal=True))
     assert verdict is Verdict.SUCCESS
-    assert reason == "10 of 10 devices succeeded, meeting success_threshold 95%"
+    assert reason == "10 of 10 devices succeeded, meeting success_threshold 95 %"
 
     verdict, reason = thresholds.evaluate(snapshot(targeted=10, succeeded=9, failed=1, terminal=True))
     assert verdict is Verdict.FAILURE
-    assert "below success_threshold 95% (10 needed)" in reason
+    assert "below success_threshold 95 % (10 needed)" in reason
 
 
 def test_failure_threshold_is_strictly_greater_than() -> None:
@@ -214,7 +214,7 @@ def test_failure_threshold_is_strictly_greater_than() -> None:
     assert thresholds.evaluate(snapshot(targeted=100, failed=2))[0] is Verdict.WAIT
     verdict, reason = thresholds.evaluate(snapshot(targeted=100, failed=3))
     assert verdict is Verdict.FAILURE
-    assert reason == "3 of 100 devices failed, above failure_threshold 2%"
+    assert reason == "3 of 100 devices failed, above failure_threshold 2 %"
 
 
 def test_failure_threshold_zero_fails_on_the_first_failed_device() -> None:
@@ -223,7 +223,8 @@ def test_failure_threshold_zero_fails_on_the_first_failed_device() -> None:
         assert thresholds.evaluate(snapshot(targeted=5000, failed=0))[0] is Verdict.WAIT
         verdict, reason = thresholds.evaluate(snapshot(targeted=5000, succeeded=4000, failed=1))
         assert verdict is Verdict.FAILURE
-        assert reason == f"1 of 5,000 devices failed, above failure_threshold {failure}"
+        label = "0 %" if str(failure).endswith("%") else "0 devices"
+        assert reason == f"1 of 5,000 devices failed, above failure_threshold {label}"
 
 
 def test_failure_threshold_is_checked_while_running_so_a_bad_rollout_stops_early() -> None:
@@ -231,7 +232,7 @@ def test_failure_threshold_is_checked_while_running_so_a_bad_rollout_stops_early
     progress = snapshot(targeted=10_000, succeeded=100, failed=101, running=500, pending=9299)
     verdict, reason = thresholds.evaluate(progress)
     assert verdict is Verdict.FAILURE
-    assert reason == "101 of 10,000 devices failed, above failure_threshold 1%"
+    assert reason == "101 of 10,000 devices failed, above failure_threshold 1 %"
 
 
 def test_crossed_failure_threshold_wins_over_met_success_threshold() -> None:
@@ -246,7 +247,7 @@ def test_count_failure_threshold() -> None:
     assert thresholds.evaluate(snapshot(targeted=10_000, failed=5))[0] is Verdict.WAIT
     verdict, reason = thresholds.evaluate(snapshot(targeted=10_000, failed=6))
     assert verdict is Verdict.FAILURE
-    assert reason == "6 of 10,000 devices failed, above failure_threshold 5"
+    assert reason == "6 of 10,000 devices failed, above failure_threshold 5 devices"
 
 
 def test_count_success_threshold() -> None:
@@ -255,7 +256,8 @@ def test_count_success_threshold() -> None:
     verdict, reason = thresholds.evaluate(snapshot(targeted=1000, succeeded=10))
     assert verdict is Verdict.SUCCESS
     assert (
-        reason == "10 of 1,000 devices succeeded, meeting success_threshold 10 while the job is still running"
+        reason
+        == "10 of 1,000 devices succeeded, meeting success_threshold 10 devices while the job is still running"
     )
 
 
@@ -273,7 +275,7 @@ def test_terminal_below_success_threshold_is_a_failure_naming_the_status(status:
     verdict, reason = thresholds.evaluate(progress)
     assert verdict is Verdict.FAILURE
     assert reason == (
-        f"job ended {status} with 900 of 1,000 devices succeeded, below success_threshold 95% (950 needed)"
+        f"job ended {status} with 900 of 1,000 devices succeeded, below success_threshold 95 % (950 needed)"
     )
 
 
@@ -295,7 +297,7 @@ def test_terminal_meeting_threshold_is_a_success_whatever_early_success_says() -
             snapshot(targeted=1000, succeeded=950, failed=50, terminal=True)
         )
         assert verdict is Verdict.SUCCESS
-        assert reason == "950 of 1,000 devices succeeded, meeting success_threshold 95%"
+        assert reason == "950 of 1,000 devices succeeded, meeting success_threshold 95 %"
 
 
 def test_early_success_true_succeeds_while_running() -> None:
@@ -305,7 +307,7 @@ def test_early_success_true_succeeds_while_running() -> None:
     assert verdict is Verdict.SUCCESS
     assert (
         reason
-        == "950 of 1,000 devices succeeded, meeting success_threshold 95% while the job is still running"
+        == "950 of 1,000 devices succeeded, meeting success_threshold 95 % while the job is still running"
     )
 
 
@@ -329,15 +331,40 @@ def test_targeted_zero_while_running_waits_even_with_early_success() -> None:
             assert thresholds.evaluate(progress) == (Verdict.WAIT, progress.describe())
 
 
-def test_targeted_zero_terminal_meets_a_share_but_not_a_positive_count() -> None:
+def test_a_job_that_ended_targeting_no_device_fails_unless_allowed() -> None:
+    """A typo in a target (0 devices) is not a success: it fails by default, whatever the thresholds."""
     progress = snapshot(targeted=0, terminal=True)
-    verdict, reason = CompletionThresholds.parse("100%", "0%").evaluate(progress)
-    assert verdict is Verdict.SUCCESS
-    assert reason == "0 of 0 devices succeeded, meeting success_threshold 100%"
+    for thresholds in (CompletionThresholds.parse("100%", "0%"), CompletionThresholds.parse(1)):
+        verdict, reason = thresholds.evaluate(progress)
+        assert verdict is Verdict.FAILURE
+        assert reason.startswith("the job targeted no device")
+        assert "allow_no_devices=True" in reason
 
-    verdict, reason = CompletionThresholds.parse(1).evaluate(progress)
-    assert verdict is Verdict.FAILURE
-    assert reason == "job ended completed with 0 of 0 devices succeeded, below success_threshold 1 (1 needed)"
+    allowed = CompletionThresholds.parse("95%", allow_no_devices=True)
+    assert allowed.evaluate(progress) == (
+        Verdict.SUCCESS,
+        "the job targeted no device (allowed by allow_no_devices)",
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "label"),
+    [("95%", "95 %"), ("99.5%", "99.5 %"), (95, "95 devices"), ("95", "95 devices"), (1, "1 device")],
+)
+def test_threshold_labels_never_show_a_bare_number(raw: object, label: str) -> None:
+    assert Threshold.parse(raw, "success_threshold").label == label
+
+
+def test_a_small_count_threshold_over_a_large_fleet_is_warned_about() -> None:
+    thresholds = CompletionThresholds.parse("95", "2")
+    warnings = thresholds.warnings(10_000)
+    assert len(warnings) == 2
+    assert warnings[0] == (
+        "success_threshold 95 is a count of 95 devices, and the job targets 10,000; write '95%' if you meant a "
+        "percentage"
+    )
+    assert CompletionThresholds.parse("95%", "2%").warnings(10_000) == []
+    assert CompletionThresholds.parse("95").warnings(120) == []  # a count close to the fleet is deliberate
 
 
 # Known bug (see the report): a decimal failure share is compared in binary floating point, so a failed count
@@ -399,7 +426,7 @@ def progress_snapshots(draw: st.DrawFn) -> JobProgress:
         failed=failed,
         running=running,
         pending=pending,
-        terminal=terminal,
+        phase=JobPhase(status) if terminal else JobPhase.RUNNING,
     )
 
 
@@ -446,8 +473,11 @@ def test_verdict_invariants(
         assert reason == progress.describe()
     if verdict is Verdict.FAILURE and "above failure_threshold" not in reason:
         assert progress.terminal
-        assert progress.succeeded < needed
-        assert reason.startswith(f"job ended {progress.status} ")
+        if progress.targeted:
+            assert progress.succeeded < needed
+            assert reason.startswith(f"job ended {progress.status} ")
+        else:
+            assert "targeted no device" in reason or "before targeting any device" in reason
 
 
 @given(
@@ -465,6 +495,8 @@ def test_verdict_matches_the_documented_rules_exactly(
     needed = math.ceil(exact_devices(success, targeted))
     if failure is not None and targeted and progress.failed > exact_devices(failure, targeted):
         expected = Verdict.FAILURE
+    elif progress.terminal and not targeted:
+        expected = Verdict.FAILURE  # nothing matched the target: a failure unless allow_no_devices
     elif progress.terminal:
         expected = Verdict.SUCCESS if progress.succeeded >= needed else Verdict.FAILURE
     elif early_success and targeted and progress.succeeded >= needed:
@@ -517,7 +549,7 @@ def test_to_dict_has_exactly_the_documented_keys() -> None:
         failed=1,
         running=0,
         pending=1,
-        terminal=True,
+        phase=JobPhase.COMPLETED,
         job_type="scheduleDeviceMethod",
         failure_reason="boom",
     )
@@ -549,7 +581,7 @@ counts = st.integers(min_value=0, max_value=10**9)
         failed=counts,
         running=counts,
         pending=counts,
-        terminal=st.booleans(),
+        phase=st.sampled_from(JobPhase),
         job_type=optional_text,
         failure_reason=optional_text,
     )
@@ -564,7 +596,7 @@ def test_event_round_trip_through_json(progress: JobProgress) -> None:
         "failed",
         "running",
         "pending",
-        "terminal",
+        "phase",
         "job_type",
         "failure_reason",
     }
@@ -575,7 +607,7 @@ def test_from_event_ignores_unknown_keys_and_defaults_missing_ones() -> None:
     progress = JobProgress.from_event(
         {"job_id": "j", "status": "running", "succeeded": 3, "extra": "ignored"}
     )
-    assert progress == JobProgress(job_id="j", status="running", succeeded=3)
+    assert progress == JobProgress(job_id="j", status="running", succeeded=3, phase=JobPhase.UNKNOWN)
 
 
 def test_share_thresholds_are_exact_for_huge_fleets() -> None:

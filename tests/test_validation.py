@@ -13,22 +13,26 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from airflow_iot_jobs.hooks.iothub import IoTHubHook
 from airflow_iot_jobs.naming import derive_job_id
-from airflow_iot_jobs.validation import (
-    MAX_DESIRED_BYTES,
-    MAX_JOB_ID_LENGTH,
-    MAX_METHOD_PAYLOAD_BYTES,
-    MAX_TAGS_BYTES,
+from airflow_iot_jobs.validation.common import (
     coerce_json_object,
     json_size,
     parse_duration_seconds,
     parse_start_time,
-    validate_job_id,
+    validate_timeout_seconds,
+)
+from airflow_iot_jobs.validation.iothub import (
+    MAX_DESIRED_BYTES,
+    MAX_JOB_ID_LENGTH,
+    MAX_METHOD_PAYLOAD_BYTES,
+    MAX_TAGS_BYTES,
     validate_method_name,
     validate_method_payload,
-    validate_timeout_seconds,
     validate_twin_section,
 )
+
+validate_job_id = IoTHubHook.validate_job_id
 
 # --------------------------------------------------------------------------------------------------------------
 # validate_job_id
@@ -55,9 +59,11 @@ def test_validate_job_id_accepts(value: str) -> None:
 
 
 def test_validate_job_id_length_boundary() -> None:
-    assert validate_job_id("j" * 64) == "j" * 64
-    with pytest.raises(ValueError, match=r"^job_id: must be at most 64 characters, got 65$"):
-        validate_job_id("j" * 65)
+    assert validate_job_id("j" * MAX_JOB_ID_LENGTH) == "j" * MAX_JOB_ID_LENGTH
+    with pytest.raises(
+        ValueError, match=rf"^job_id: must be at most 128 characters, got {MAX_JOB_ID_LENGTH + 1}$"
+    ):
+        validate_job_id("j" * (MAX_JOB_ID_LENGTH + 1))
 
 
 @pytest.mark.parametrize("value", ["", None, 5, b"job-1", ["job-1"]])
@@ -89,8 +95,7 @@ def test_validate_job_id_rejects_bad_characters(value: str) -> None:
         validate_job_id(value, field="my_job_id")
     message = str(excinfo.value)
     assert message.startswith(f"my_job_id: {value!r} ")
-    assert "may contain only letters, digits, '-', '.' and '_'" in message
-    assert "must start with a letter or digit" in message
+    assert "may contain only letters, digits, '-', '.' and '_', starting with a letter or digit" in message
 
 
 # Known bug (see the report): the pattern ends in ``$``, which also matches just before a trailing newline.
@@ -134,13 +139,29 @@ def test_validate_method_name_rejects_empty_and_non_strings(value: object) -> No
         validate_method_name(value)
 
 
-@pytest.mark.parametrize("value", ["x" * 101, "re boot", "reboot/now", "reboot$", "réboot", "a,b", " reboot"])
-def test_validate_method_name_rejects_bad_names(value: str) -> None:
+@pytest.mark.parametrize(
+    ("value", "bad"),
+    [
+        ("re boot", "' '"),
+        ("reboot/now", "'/'"),
+        ("reboot$", "'$'"),
+        ("réboot", "'é'"),
+        ("a,b", "','"),
+        (" reboot", "' '"),
+    ],
+)
+def test_validate_method_name_names_the_bad_character_first(value: str, bad: str) -> None:
+    """A space is reported as a space, not as a length problem (the rule leads with what is wrong)."""
     with pytest.raises(ValueError) as excinfo:
         validate_method_name(value, field="method")
     message = str(excinfo.value)
-    assert message.startswith(f"method: {value!r} ")
-    assert "must be at most 100 characters of letters, digits, '_', '-', '.' or ':'" in message
+    assert message.startswith(f"method: {value!r} contains {bad}; a method name may contain only ")
+    assert "100 characters" not in message
+
+
+def test_validate_method_name_length_rule() -> None:
+    with pytest.raises(ValueError, match=r"^method: must be at most 100 characters, got 101$"):
+        validate_method_name("x" * 101, field="method")
 
 
 # --------------------------------------------------------------------------------------------------------------

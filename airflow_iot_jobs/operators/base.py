@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator, conf
 
-from airflow_iot_jobs.jobs import ErrorKind, JobPhase, JobServiceError, Verdict
+from airflow_iot_jobs.jobs import ErrorKind, JobPhase, JobServiceError, Verdict, is_template
 from airflow_iot_jobs.polling import PollSchedule
 from airflow_iot_jobs.validation.common import parse_duration_seconds, validate_interval
 from airflow_iot_jobs.waiting import (
@@ -37,11 +37,15 @@ DEFAULT_WAIT_TIMEOUT = timedelta(days=7)
 MAX_LAUNCH_BACKOFF = 60.0
 
 
-def check_max_devices(value: object) -> None:
-    if value is None or (isinstance(value, str) and "{{" in value):
-        return
+def check_max_devices(value: object) -> int | None:
+    """A non-negative whole number of devices; a digit string from a rendered template counts as one."""
+    if value is None or is_template(value):
+        return None
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError(f"max_devices: must be a non-negative whole number of devices, got {value!r}")
+    return value
 
 
 class BaseJobOperator(JobWaiting, BaseOperator):
@@ -168,7 +172,7 @@ class BaseJobOperator(JobWaiting, BaseOperator):
 
     def launch_and_wait(self, context: Context) -> dict[str, Any]:
         self.thresholds()  # rendered thresholds, checked before any call
-        check_max_devices(self.max_devices)
+        self.max_devices = check_max_devices(self.max_devices)
         request = self.build_request()
         if self.launch_strategy == "client_id":
             job_id = self.hook.validate_job_id(self.job_id or self.derived_job_id(context))
