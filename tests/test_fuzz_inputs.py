@@ -32,7 +32,7 @@ from airflow_iot_jobs.operators.iothub import (
     IoTHubImportDevicesOperator,
     IoTHubTwinUpdateJobOperator,
 )
-from airflow_iot_jobs.query_language import MAX_QUERY_LENGTH, QuerySyntaxError, parse_condition
+from airflow_iot_jobs.query.iothub import MAX_QUERY_LENGTH, QuerySyntaxError, parse_condition
 from airflow_iot_jobs.sensors.iothub import IoTHubJobSensor
 from tests.conftest import connection_json
 from tests.reliability import FIGURES

@@ -76,7 +76,7 @@ class IoTHubBaseJobOperator(BaseJobOperator):
         return self.iothub_conn_id
 
     def common_request(self) -> dict[str, Any]:
-        from airflow_iot_jobs.query_language import validate_query_condition
+        from airflow_iot_jobs.query.iothub import validate_query_condition
 
         validate_query_condition(self.query_condition, "query_condition")
         seconds = parse_duration_seconds(self.max_execution_time, "max_execution_time")
