@@ -114,9 +114,9 @@ def _expected_of(e: UnexpectedInput) -> set[str]:
 
 
 #: (character, where, wanted) → a reason, or None for the generic one.
-CharacterHook = Callable[[str, str, str], "str | None"]
+CharacterHook = Callable[[str, str, str], str | None]
 #: (token type, token text, expected terminals, where) → a reason, or None for the generic one.
-TokenHook = Callable[[str, str, set[str], str], "str | None"]
+TokenHook = Callable[[str, str, set[str], str], str | None]
 
 
 def translate(

@@ -269,8 +269,8 @@ _PROJECTIONS_HINT: Final = "only SELECT * and SELECT COUNT() [AS alias] are supp
 class _IotHubBuilder(TreeBuilder):
     sources = SUPPORTED_SOURCES
     functions = SUPPORTED_FUNCTIONS
-    operator_aliases = {"<>": "!="}  # noqa: RUF012 - read-only
-    unsupported_operators = {"==": "operator '==' is not supported; use '='"}  # noqa: RUF012 - read-only
+    operator_aliases = {"<>": "!="}
+    unsupported_operators = {"==": "operator '==' is not supported; use '='"}
 
     def field_ref(self, raw: RawPath) -> FieldRef:
         segs = list(raw.segments)
