@@ -259,7 +259,7 @@ COMPARISON_OPS = ["=", "!=", "<>", "<", "<=", ">", ">="]
 # Characters a string literal may hold here: brackets, parentheses and operators too, so that they cannot be
 # mistaken for structure; no quote, backslash or template braces.
 STRING_CHARS = string.ascii_letters + string.digits + " ()[],=<>!.-_*;"
-#: Twice the 8,192-character query limit IoT Hub documents (and the dialect implements).
+#: Twice the 8,192-character query limit the dialect implements, so the case does not hinge on the exact figure.
 OVERSIZED = 2 * 8192
 
 
