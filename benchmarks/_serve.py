@@ -16,7 +16,7 @@ from airflow_iot_jobs.emulator.iothub.server import IoTHubEmulator
 
 def create_scheduled_jobs(hub: IoTHubEmulator, count: int, prefix: str) -> list[str]:
     from airflow_iot_jobs.emulator.iothub.models import JobSpec
-    from airflow_iot_jobs.query_language import parse_condition
+    from airflow_iot_jobs.query.iothub import parse_condition
 
     start = hub.timeline.now() + 86400
     created = []

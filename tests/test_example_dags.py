@@ -26,7 +26,7 @@ def fleet(make_hub):
 
 
 def test_weekly_maintenance_tags_reboots_and_waits(fleet):
-    from airflow_iot_jobs.query_language import parse_condition
+    from airflow_iot_jobs.query.iothub import parse_condition
 
     result = run_dag(
         load_dag("iothub_weekly_maintenance"), logical_date=datetime(2026, 11, 22, 3, tzinfo=UTC)

@@ -27,7 +27,7 @@ def dag_named(request: pytest.FixtureRequest, **kwargs) -> DAG:
 
 
 def matching(hub, condition: str) -> int:
-    from airflow_iot_jobs.query_language import parse_condition
+    from airflow_iot_jobs.query.iothub import parse_condition
 
     where = parse_condition(condition)
     return hub.state.count_devices(where)

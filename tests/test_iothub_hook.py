@@ -9,7 +9,7 @@ import pytest
 
 from airflow_iot_jobs.hooks.iothub import IoTHubHook
 from airflow_iot_jobs.jobs import JobAlreadyExistsError, JobServiceError
-from airflow_iot_jobs.query_language import parse_condition
+from airflow_iot_jobs.query.iothub import parse_condition
 
 
 @pytest.fixture

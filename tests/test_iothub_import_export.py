@@ -10,7 +10,7 @@ from airflow.sdk import DAG
 
 from airflow_iot_jobs.hooks.blob_storage import BlobLocation, DeviceBlobStorage
 from airflow_iot_jobs.operators.iothub import IoTHubExportDevicesOperator, IoTHubImportDevicesOperator
-from airflow_iot_jobs.query_language import parse_condition
+from airflow_iot_jobs.query.iothub import parse_condition
 from tests.dag_runs import run_dag
 
 START = datetime(2026, 1, 1, tzinfo=UTC)

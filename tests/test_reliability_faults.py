@@ -23,7 +23,7 @@ import requests
 
 from airflow_iot_jobs.emulator.http import FAULT_KINDS, FaultInjector, Request, parse_fault_kinds
 from airflow_iot_jobs.emulator.iothub.server import IoTHubEmulator
-from airflow_iot_jobs.query_language import parse_condition
+from airflow_iot_jobs.query.iothub import parse_condition
 from tests.dag_runs import run_dag
 from tests.reliability import FIGURES, record_jobs
 

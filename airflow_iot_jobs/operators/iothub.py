@@ -76,7 +76,7 @@ class IoTHubBaseJobOperator(BaseJobOperator):
         self.max_execution_time = max_execution_time
 
     def common_request(self) -> dict[str, Any]:
-        from airflow_iot_jobs.query_language import validate_query_condition
+        from airflow_iot_jobs.query.iothub import validate_query_condition
 
         if self.device_ids is not None:
             condition = device_ids_condition(self.device_ids)

@@ -33,7 +33,7 @@ class Deployment:
     def expected_devices(self, query_condition: str) -> int:
         """How many devices the emulator's fleet (deterministic for a seed) has for a query condition."""
         from airflow_iot_jobs.emulator.iothub.server import IoTHubEmulator
-        from airflow_iot_jobs.query_language import parse_condition
+        from airflow_iot_jobs.query.iothub import parse_condition
 
         fleet = IoTHubEmulator(
             devices=FLEET["devices"], seed=FLEET["seed"], offline_rate=FLEET["offline_rate"]

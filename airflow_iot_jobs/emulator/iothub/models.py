@@ -54,7 +54,7 @@ class JobSpec:
     job_id: str
     job_type: str
     query_condition: str
-    condition: Any  # airflow_iot_jobs.query_language.Condition
+    condition: Any  # airflow_iot_jobs.query.tree.Condition
     start_time: float | None
     max_execution_seconds: int
     cloud_to_device_method: dict[str, Any] | None = None

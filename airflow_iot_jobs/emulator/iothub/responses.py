@@ -22,7 +22,8 @@ from airflow_iot_jobs.emulator.iothub.models import (
     IoTHubState,
     JobSpec,
 )
-from airflow_iot_jobs.query_language import MAX_QUERY_LENGTH, QuerySyntaxError, parse_condition, parse_query
+from airflow_iot_jobs.query.errors import QuerySyntaxError
+from airflow_iot_jobs.query.iothub import MAX_QUERY_LENGTH, parse_condition, parse_query
 
 if TYPE_CHECKING:
     from airflow_iot_jobs.emulator.iothub.importexport.jobs import ImportExportJobs

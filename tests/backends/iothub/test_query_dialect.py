@@ -1,4 +1,4 @@
-"""Tests for the IoT Hub query language (airflow_iot_jobs.query_language)."""
+"""Tests for the IoT Hub query dialect (airflow_iot_jobs.query.iothub) and its evaluation."""
 
 from __future__ import annotations
 
@@ -11,19 +11,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from airflow_iot_jobs.query_language import (
+from airflow_iot_jobs.query.errors import QuerySyntaxError
+from airflow_iot_jobs.query.iothub import (
     MAX_QUERY_LENGTH,
-    UNDEFINED,
-    And,
-    Condition,
-    FieldRef,
-    MatchAll,
-    Query,
-    QuerySyntaxError,
     parse_condition,
     parse_query,
     validate_query_condition,
 )
+from airflow_iot_jobs.query.tree import And, Condition, FieldRef, MatchAll, Query
+from airflow_iot_jobs.query.values import UNDEFINED
 
 # --------------------------------------------------------------------------------------------------------------
 # A small fleet of twins, shaped like POST /devices/query returns them
@@ -756,12 +752,12 @@ def test_validate_default_field_name_and_reason_passthrough() -> None:
 
 
 def test_parser_is_built_once() -> None:
-    from airflow_iot_jobs import query_language
+    from airflow_iot_jobs.query.iothub import DIALECT
 
     parse_condition("a = 1")
-    first = query_language._parser()
+    first = DIALECT.parser()
     parse_query("SELECT * FROM devices")
-    assert query_language._parser() is first
+    assert DIALECT.parser() is first
 
 
 def test_parsing_from_many_threads() -> None:
