@@ -122,7 +122,7 @@ def validate_device_id(value: object, field: str) -> str:
 
 def device_ids_condition(device_ids: object, field: str = "device_ids") -> str:
     """``deviceId IN ['a', 'b']``: a list of device ids as a query condition, within the query length limit."""
-    from airflow_iot_jobs.query_language import MAX_QUERY_LENGTH
+    from airflow_iot_jobs.query.iothub import MAX_QUERY_LENGTH
 
     if isinstance(device_ids, str) or not isinstance(device_ids, list | tuple | set | frozenset):
         raise ValueError(f"{field}: must be a list of device ids, got {type(device_ids).__name__}")
