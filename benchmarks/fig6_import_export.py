@@ -34,9 +34,10 @@ def write_sources(workdir: Path, rows: int) -> tuple[Path, Path]:
     from airflow_iot_jobs.emulator.fleet import Fleet
     from airflow_iot_jobs.emulator.iothub.importexport.export_lines import export_record
     from airflow_iot_jobs.emulator.iothub.importexport.identities import derive_key, sas_authentication
+    from airflow_iot_jobs.emulator.iothub.twins import TwinView
 
-    fleet = Fleet(devices=TEMPLATES, seed=3, epoch=1.7e9)
-    twins = [fleet.twin(device_id) for device_id in fleet.ids()]
+    fleet = Fleet(devices=TEMPLATES, seed=3, epoch=1.7e9, view=TwinView())
+    twins = [fleet.doc(device_id) for device_id in fleet.ids()]
     auths = [
         sas_authentication(
             derive_key(3, t["deviceId"], "primary", 0), derive_key(3, t["deviceId"], "secondary", 0)

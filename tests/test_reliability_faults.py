@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 import requests
 
-from airflow_iot_jobs.emulator.http import FAULT_KINDS, FaultInjector, Request, parse_fault_kinds
+from airflow_iot_jobs.emulator.faults import FAULT_KINDS, FaultInjector, parse_fault_kinds
+from airflow_iot_jobs.emulator.http import Request
 from airflow_iot_jobs.emulator.iothub.server import IoTHubEmulator
 from airflow_iot_jobs.query.iothub import parse_condition
 from tests.dag_runs import run_dag

@@ -3,6 +3,10 @@
 Importing this package is cheap; backends load on first use, e.g.
 ``from airflow_iot_jobs.emulator.iothub import IoTHubEmulator``.
 Run ``python -m airflow_iot_jobs.emulator --help``.
+
+Shared core: ``base`` (the ``Emulator`` wiring), ``cli`` (shared flags, backend registry), ``dispatch`` (several
+apps over one state), ``engine`` (job rows and rollout policies), ``faults``, ``fleet``, ``http``, ``clock``;
+one package per backend (``iothub``).
 """
 
 from __future__ import annotations

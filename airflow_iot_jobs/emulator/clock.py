@@ -74,10 +74,6 @@ class Timeline:
         return emulated_seconds / self.speed
 
 
-def to_datetime(epoch: float) -> datetime:
-    return datetime.fromtimestamp(epoch, tz=UTC)
-
-
 def iso7(epoch: float, *, zulu: bool = True) -> str:
     """ISO 8601 UTC with 7 fractional digits, as the service writes them: ``2020-01-06T21:44:00.8884134Z``."""
     # isoformat is C and twice as fast as strftime; "YYYY-MM-DDTHH:MM:SS.ffffff" is its first 26 characters.

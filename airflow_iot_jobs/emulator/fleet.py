@@ -1,4 +1,8 @@
-"""A backend-neutral simulated device fleet.
+"""A backend-neutral simulated device fleet: ids, online state, tags, reported values, simulated behaviour.
+
+How a backend *sees* a device (IoT Hub's twin, ...) is that backend's :class:`DeviceView`: the fleet asks the
+view to build each device's document (``Device.doc``) and to record what happens to the device on it. Every
+random draw is made here, never in a view, so a seed gives the same fleet whatever the view.
 
 Everything random comes from ``random.Random`` instances seeded with strings built from the fleet seed
 (``random`` hashes str seeds with SHA-512, so this is stable across processes; ``hash()`` would not be).
@@ -7,7 +11,6 @@ The fleet itself is not thread-safe: the backend that owns it serializes access 
 
 from __future__ import annotations
 
-import base64
 import bisect
 import copy
 import gc
@@ -15,9 +18,7 @@ import itertools
 import json
 import random
 from collections.abc import Iterator, Mapping
-from typing import Any
-
-from airflow_iot_jobs.emulator.clock import iso7
+from typing import Any, Protocol
 
 SITES = ("ams", "sea", "sgp", "fra")
 MODELS = ("gw-100", "gw-200", "sensor-x")
@@ -32,21 +33,9 @@ _INTERVALS = (30, 60, 300)
 _RING_CUM = tuple(itertools.accumulate(RING_WEIGHTS))
 _FIRMWARE_CUM = tuple(itertools.accumulate(FIRMWARE_WEIGHTS))
 
-# Emulated seconds a device takes to answer a direct method, and the cloud takes to write a twin.
+# Emulated seconds a device takes to answer a direct method, and the cloud takes to write a property update.
 METHOD_LATENCY = (0.05, 1.5)
-TWIN_LATENCY = (0.01, 0.2)
-
-
-class EtagMismatch(Exception):
-    """A twin patch named an etag other than ``*`` or the twin's current one."""
-
-
-def etag_for(version: int) -> str:
-    # Real twin etags look like "AAAAAAAAAAE=": base64 of a big-endian int64.
-    return base64.b64encode(version.to_bytes(8, "big")).decode("ascii")
-
-
-_FIRST_ETAG = etag_for(1)
+UPDATE_LATENCY = (0.01, 0.2)
 
 
 def merge_patch(target: dict[str, Any], patch: Mapping[str, Any]) -> bool:
@@ -73,13 +62,81 @@ def merge_patch(target: dict[str, Any], patch: Mapping[str, Any]) -> bool:
 _MISSING = object()
 
 
-class Device:
-    __slots__ = ("device_id", "online", "twin")
+class DeviceView(Protocol):
+    """A backend's document of a device: built once, then kept up to date by the fleet."""
 
-    def __init__(self, device_id: str, online: bool, twin: dict[str, Any]) -> None:
+    def create(
+        self,
+        device_id: str,
+        online: bool,
+        tags: dict[str, Any],
+        reported: dict[str, Any],
+        last_activity: float,
+        serial: int,
+        created: float,
+    ) -> dict[str, Any]:
+        """A new document; ``serial`` is a random number the view may use (e.g. an identity etag)."""
+        ...
+
+    def set_online(self, doc: dict[str, Any], online: bool, now: float | None) -> None: ...
+
+    def touch(self, doc: dict[str, Any], now: float) -> None:
+        """The device was active at ``now``."""
+        ...
+
+    def reported(self, doc: dict[str, Any]) -> Mapping[str, Any]:
+        """The values the device reports (read only)."""
+        ...
+
+    def report(self, doc: dict[str, Any], values: Mapping[str, Any], now: float) -> None:
+        """The device reports new values at ``now``."""
+        ...
+
+
+class PlainView:
+    """The neutral document: ``{"deviceId", "online", "tags", "reported", "lastActivity"}``."""
+
+    def create(
+        self,
+        device_id: str,
+        online: bool,
+        tags: dict[str, Any],
+        reported: dict[str, Any],
+        last_activity: float,
+        serial: int,
+        created: float,
+    ) -> dict[str, Any]:
+        return {
+            "deviceId": device_id,
+            "online": online,
+            "tags": tags,
+            "reported": reported,
+            "lastActivity": last_activity,
+        }
+
+    def set_online(self, doc: dict[str, Any], online: bool, now: float | None) -> None:
+        doc["online"] = online
+        if now is not None and online:
+            doc["lastActivity"] = now
+
+    def touch(self, doc: dict[str, Any], now: float) -> None:
+        doc["lastActivity"] = now
+
+    def reported(self, doc: dict[str, Any]) -> Mapping[str, Any]:
+        return doc["reported"]
+
+    def report(self, doc: dict[str, Any], values: Mapping[str, Any], now: float) -> None:
+        merge_patch(doc["reported"], values)
+        doc["lastActivity"] = now
+
+
+class Device:
+    __slots__ = ("device_id", "online", "doc")
+
+    def __init__(self, device_id: str, online: bool, doc: dict[str, Any]) -> None:
         self.device_id = device_id
         self.online = online
-        self.twin = twin
+        self.doc = doc  # the fleet view's document (IoT Hub: the twin)
 
 
 class Fleet:
@@ -90,8 +147,10 @@ class Fleet:
         offline_rate: float = 0.02,
         failure_rate: float = 0.0,
         epoch: float = 0.0,
+        view: DeviceView | None = None,
     ) -> None:
-        """``epoch`` (Unix seconds) anchors generated timestamps such as ``lastActivityTime``."""
+        """``epoch`` (Unix seconds) anchors generated timestamps such as the last activity; ``view`` builds the
+        device documents (default :class:`PlainView`)."""
         if devices < 0:
             raise ValueError("devices must be >= 0")
         for name, rate in (("offline_rate", offline_rate), ("failure_rate", failure_rate)):
@@ -101,7 +160,7 @@ class Fleet:
         self.offline_rate = offline_rate
         self.failure_rate = failure_rate
         self.epoch = epoch
-        self._stamp = iso7(epoch)  # every generated twin's "$lastUpdated" (one shared string)
+        self.view: DeviceView = view if view is not None else PlainView()
         self._devices: dict[str, Device] = {}
         self._ids: list[str] = []
         rng = self._rng("fleet")
@@ -125,7 +184,14 @@ class Fleet:
     def _rng(self, *parts: object) -> random.Random:
         return random.Random("|".join(str(p) for p in (self.seed, *parts)))
 
-    def _generate(self, device_id: str, rng: random.Random, online: bool | None = None) -> Device:
+    def _generate(
+        self,
+        device_id: str,
+        rng: random.Random,
+        online: bool | None = None,
+        tags_override: Mapping[str, Any] | None = None,
+        active_at: float | None = None,
+    ) -> Device:
         # The draws of random.uniform / choice / randint / choices(weights) spelled out (same calls to
         # random() and _randbelow(), so the same fleet for a seed): a 1,000,000-device hub starts in seconds.
         draw, below = rng.random, rng._randbelow
@@ -144,40 +210,15 @@ class Fleet:
             ],
             "telemetryIntervalSeconds": _INTERVALS[below(len(_INTERVALS))],
         }
+        serial = below(10**9)
+        if tags_override:
+            merge_patch(tags, tags_override)
+        last_activity = self.epoch - idle if active_at is None else active_at
         return Device(
-            device_id, online, self._new_twin(device_id, online, tags, reported, self.epoch - idle, rng)
+            device_id,
+            online,
+            self.view.create(device_id, online, tags, reported, last_activity, serial, self.epoch),
         )
-
-    def _new_twin(
-        self,
-        device_id: str,
-        online: bool,
-        tags: dict[str, Any],
-        reported: dict[str, Any],
-        last_activity: float,
-        rng: random.Random,
-    ) -> dict[str, Any]:
-        stamp = self._stamp
-        return {
-            "deviceId": device_id,
-            "etag": _FIRST_ETAG,
-            "deviceEtag": base64.b64encode(str(rng._randbelow(10**9)).encode()).decode("ascii"),
-            "status": "enabled",
-            "statusUpdateTime": "0001-01-01T00:00:00Z",
-            "connectionState": "Connected" if online else "Disconnected",
-            "lastActivityTime": iso7(last_activity),
-            "cloudToDeviceMessageCount": 0,
-            "authenticationType": "sas",
-            "x509Thumbprint": {"primaryThumbprint": None, "secondaryThumbprint": None},
-            "modelId": "",
-            "version": 1,
-            "tags": tags,
-            "properties": {
-                "desired": {"$metadata": {"$lastUpdated": stamp}, "$version": 1},
-                "reported": {**reported, "$metadata": {"$lastUpdated": stamp}, "$version": 1},
-            },
-            "capabilities": {"iotEdge": False},
-        }
 
     def _insert(self, device: Device) -> None:
         self._devices[device.device_id] = device
@@ -196,7 +237,7 @@ class Fleet:
         return list(self._ids)
 
     def devices(self) -> Iterator[Device]:
-        """Devices in ascending id order. The twins are live: do not mutate them."""
+        """Devices in ascending id order. The documents are live: do not mutate them."""
         for device_id in self._ids:
             yield self._devices[device_id]
 
@@ -209,13 +250,13 @@ class Fleet:
     def get(self, device_id: str) -> Device | None:
         return self._devices.get(device_id)
 
-    def twin(self, device_id: str) -> dict[str, Any]:
-        """A deep copy of one twin; KeyError when unknown."""
-        return copy.deepcopy(self._devices[device_id].twin)
+    def doc(self, device_id: str) -> dict[str, Any]:
+        """A deep copy of one device's document; KeyError when unknown."""
+        return copy.deepcopy(self._devices[device_id].doc)
 
     def snapshot(self) -> list[dict[str, Any]]:
-        """All twins (deep copies), ordered by id; for determinism checks."""
-        return [copy.deepcopy(d.twin) for d in self.devices()]
+        """All documents (deep copies), ordered by id; for determinism checks."""
+        return [copy.deepcopy(d.doc) for d in self.devices()]
 
     # -- changing ---------------------------------------------------------------------------------
 
@@ -227,7 +268,7 @@ class Fleet:
         online: bool | None = None,
         now: float | None = None,
     ) -> Device:
-        """Register one more device (same generator as the initial fleet, tags overridable)."""
+        """Register one more device (same generator as the initial fleet, tags overridable, active at ``now``)."""
         if device_id is None:
             index = len(self._ids) + 1
             while f"device-{index:05d}" in self._devices:
@@ -235,11 +276,7 @@ class Fleet:
             device_id = f"device-{index:05d}"
         if device_id in self._devices:
             raise ValueError(f"device {device_id!r} already exists")
-        device = self._generate(device_id, self._rng("added", device_id), online)
-        if tags:
-            merge_patch(device.twin["tags"], tags)
-        if now is not None:
-            device.twin["lastActivityTime"] = iso7(now)
+        device = self._generate(device_id, self._rng("added", device_id), online, tags, now)
         self._insert(device)
         return device
 
@@ -252,43 +289,7 @@ class Fleet:
     def set_online(self, device_id: str, online: bool, now: float | None = None) -> None:
         device = self._devices[device_id]
         device.online = online
-        device.twin["connectionState"] = "Connected" if online else "Disconnected"
-        if now is not None and online:
-            device.twin["lastActivityTime"] = iso7(now)
-
-    def apply_twin_patch(self, device_id: str, patch: Mapping[str, Any], now: float) -> dict[str, Any]:
-        """Apply a service-side twin patch (``tags``, ``properties.desired``); returns the new twin (live).
-
-        ``etag`` other than ``*`` must match the twin's (``EtagMismatch`` otherwise).
-        """
-        twin = self._devices[device_id].twin
-        etag = patch.get("etag")
-        if etag not in (None, "*") and etag != twin["etag"]:
-            raise EtagMismatch(f"etag {etag!r} does not match {twin['etag']!r}")
-        tags = patch.get("tags")
-        if isinstance(tags, Mapping):
-            merge_patch(twin["tags"], tags)
-        desired = (patch.get("properties") or {}).get("desired")
-        if isinstance(desired, Mapping):
-            section = twin["properties"]["desired"]
-            merge_patch(section, {k: v for k, v in desired.items() if not k.startswith("$")})
-            section["$version"] += 1
-            section["$metadata"]["$lastUpdated"] = iso7(now)
-        self._bump(twin)
-        return twin
-
-    def _bump(self, twin: dict[str, Any]) -> None:
-        twin["version"] += 1
-        twin["etag"] = etag_for(twin["version"])
-
-    def _report(self, device_id: str, values: Mapping[str, Any], now: float) -> None:
-        twin = self._devices[device_id].twin
-        section = twin["properties"]["reported"]
-        merge_patch(section, values)
-        section["$version"] += 1
-        section["$metadata"]["$lastUpdated"] = iso7(now)
-        twin["lastActivityTime"] = iso7(now)
-        self._bump(twin)
+        self.view.set_online(device.doc, online, now)
 
     # -- simulated device behaviour ----------------------------------------------------------------
 
@@ -300,8 +301,10 @@ class Fleet:
         low, high = METHOD_LATENCY
         return low + self._rng("method", salt, device_id).random() * (high - low)
 
-    def twin_latency(self, salt: str, device_id: str) -> float:
-        low, high = TWIN_LATENCY
+    def update_latency(self, salt: str, device_id: str) -> float:
+        """Emulated seconds the cloud takes to write a property update on the device (job ``salt``)."""
+        low, high = UPDATE_LATENCY
+        # The "twin" salt predates the neutral name; changing it would change every outcome for a seed.
         return low + self._rng("twin", salt, device_id).random() * (high - low)
 
     def invoke_method(
@@ -317,8 +320,8 @@ class Fleet:
         rng.random()  # the latency draw, see method_latency
         if rng.random() < self.failure_rate:
             return 500, {"error": f"simulated failure of '{method_name}' on the device"}
-        twin = self._devices[device_id].twin
-        twin["lastActivityTime"] = iso7(now)
+        doc = self._devices[device_id].doc
+        self.view.touch(doc, now)
         if method_name == "ping":
             return 200, {"result": "pong"}
         if method_name == "reboot":
@@ -326,8 +329,8 @@ class Fleet:
         version = payload.get("version") if isinstance(payload, Mapping) else None
         if not isinstance(version, str) or not version:
             return 400, {"error": 'firmwareUpdate needs a payload {"version": "<version>"}'}
-        previous = twin["properties"]["reported"].get("firmware")
-        self._report(device_id, {"firmware": version}, now)
+        previous = self.view.reported(doc).get("firmware")
+        self.view.report(doc, {"firmware": version}, now)
         return 200, {"result": "updated", "previousVersion": previous, "version": version}
 
 

@@ -1,28 +1,29 @@
 """Tiny shared HTTP plumbing on the standard library: requests, responses, a route table, a threaded server.
 
-Backends give :class:`EmulatorHTTPServer` one callable ``app(Request) -> Response``; the server only
-moves bytes, records ``(method, path, status)`` in its request log and never lets an exception escape.
-
-A :class:`FaultInjector` makes the server misbehave like a real service on a bad day, deterministically for a
-seed: 500 / 503 / 429 answers, connections dropped before or after the request is applied, slow answers.
+Backends give :class:`EmulatorHTTPServer` one callable ``app(Request) -> Response`` (often a
+:class:`~airflow_iot_jobs.emulator.dispatch.Dispatcher`); the server only moves bytes, records
+``(method, path, status)`` in its request log, acts on the decisions of a
+:class:`~airflow_iot_jobs.emulator.faults.FaultInjector` and never lets an exception escape. The error bodies it
+writes itself (bad framing, an app that raised) come from the app's error factory (see :func:`error_factory`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import random
 import re
 import socket
 import struct
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
+
+if TYPE_CHECKING:
+    from airflow_iot_jobs.emulator.faults import FaultInjector
 
 LOOPBACK = "127.0.0.1"
 
@@ -73,185 +74,25 @@ class Response:
 
 Handler = Callable[[Request], Response]
 
-# -- fault injection -------------------------------------------------------------------------------------
-
-#: Every kind of fault: an error answer (``500`` server error, ``503`` unavailable, ``429`` throttled, half of
-#: them with ``Retry-After: 1``); ``reset``: the connection is dropped without an answer and the request is NOT
-#: applied; ``reset-after``: the request IS applied, then the connection is dropped without an answer (what makes
-#: a blind retry of a create call dangerous); ``slow``: the right answer, after a delay.
-FAULT_KINDS = ("500", "503", "429", "reset", "reset-after", "slow")
-DEFAULT_FAULT_KINDS = ("500", "503", "429", "reset", "slow")
 RESET_STATUS = 0  # what the request log records for a dropped connection
 
 #: Builds an error answer in the backend's own envelope: ``(status, error code, message, headers)``.
 ErrorFactory = Callable[[int, str, str, Mapping[str, str]], Response]
 
-_FAULT_ERRORS = {
-    "500": (500, "ServerError", "Injected fault: an unexpected error occurred"),
-    "503": (503, "ServiceUnavailable", "Injected fault: the service is temporarily unavailable"),
-    "429": (429, "ThrottlingException", "Injected fault: too many requests"),
-}
-
-
-def parse_fault_kinds(kinds: str | Iterable[str]) -> tuple[str, ...]:
-    """``"500,503,reset"`` or an iterable of kinds (``"all"`` = every kind), validated, duplicates removed."""
-    items = kinds.split(",") if isinstance(kinds, str) else list(kinds)
-    chosen: list[str] = []
-    for item in (str(k).strip() for k in items):
-        if not item:
-            continue
-        for kind in FAULT_KINDS if item == "all" else (item,):
-            if kind not in FAULT_KINDS:
-                raise ValueError(
-                    f"unknown fault kind {kind!r}; choose from {', '.join(FAULT_KINDS)} or 'all'"
-                )
-            if kind not in chosen:
-                chosen.append(kind)
-    if not chosen:
-        raise ValueError("fault kinds must name at least one kind")
-    return tuple(chosen)
-
 
 def default_error_response(status: int, code: str, message: str, headers: Mapping[str, str]) -> Response:
+    """The neutral envelope, for apps that bring none: ``{"code": ..., "message": ...}``."""
     return Response.json({"code": code, "message": message}, status=status, headers=headers)
 
 
-class InjectedFault(NamedTuple):
-    method: str
-    path: str
-    kind: str
-    at: float  # time.monotonic() when the fault was decided
-
-
-@dataclass(frozen=True)
-class Fault:
-    kind: str
-    retry_after: int | None = None  # seconds, for 429 answers that carry Retry-After
-
-
-class FaultInjector:
-    """Decides, per request and before the app runs, whether the request fails and how.
-
-    ``rate`` is the share of eligible requests that fail, each with a kind drawn from ``kinds``. Draws come from
-    a ``random.Random`` seeded from ``seed`` (never from the time), so a client that sends the same requests in
-    the same order meets the same faults. Eligible: requests for which ``applies_to`` (set by the backend, e.g.
-    "the request is authenticated") is true and whose ``"METHOD /path"`` matches the regex ``match`` (searched;
-    default: every request). ``script(...)`` queues faults for the next eligible requests, whatever the rate
-    (``None`` in a script lets that request through). ``max_consecutive`` caps how many drawn faults come in a
-    row (a bounded burst; an outage is a different test). Every injected fault is appended to ``log`` as an
-    :class:`InjectedFault`.
-    """
-
-    def __init__(
-        self,
-        rate: float = 0.0,
-        kinds: str | Iterable[str] = DEFAULT_FAULT_KINDS,
-        seed: int = 0,
-        *,
-        delay: float = 1.0,
-        match: str | None = None,
-        max_consecutive: int | None = None,
-        error_response: ErrorFactory | None = None,
-        applies_to: Callable[[Request], bool] | None = None,
-    ) -> None:
-        self._lock = threading.Lock()
-        self._random = random.Random(f"emulator-faults:{seed}")
-        self._throttled = 0
-        self._streak = 0  # faults drawn in a row (scripted ones excepted)
-        self._script: deque[str | None] = deque()
-        self.error_response: ErrorFactory = error_response or default_error_response
-        self.applies_to = applies_to
-        self.log: list[InjectedFault] = []
-        self.rate = 0.0
-        self.kinds: tuple[str, ...] = DEFAULT_FAULT_KINDS
-        self.delay = 1.0
-        self.match: re.Pattern[str] | None = None
-        self.max_consecutive: int | None = None
-        self.configure(rate=rate, kinds=kinds, delay=delay, match=match, max_consecutive=max_consecutive)
-
-    def configure(
-        self,
-        *,
-        rate: float | None = None,
-        kinds: str | Iterable[str] | None = None,
-        delay: float | None = None,
-        match: str | None = None,
-        max_consecutive: int | None = None,
-    ) -> FaultInjector:
-        """Change the settings while the server runs (``match=""`` removes the filter, ``max_consecutive=0``
-        the cap)."""
-        with self._lock:
-            if rate is not None:
-                if isinstance(rate, bool) or not 0.0 <= float(rate) <= 1.0:
-                    raise ValueError(f"fault rate must be within [0, 1], got {rate!r}")
-                self.rate = float(rate)
-            if kinds is not None:
-                self.kinds = parse_fault_kinds(kinds)
-            if delay is not None:
-                if not float(delay) >= 0:
-                    raise ValueError(f"fault delay must be >= 0 seconds, got {delay!r}")
-                self.delay = float(delay)
-            if match is not None:
-                self.match = re.compile(match) if match else None
-            if max_consecutive is not None:
-                if isinstance(max_consecutive, bool) or int(max_consecutive) < 0:
-                    raise ValueError(f"max_consecutive must be >= 0, got {max_consecutive!r}")
-                self.max_consecutive = int(max_consecutive) or None
-        return self
-
-    def script(self, *kinds: str | None) -> FaultInjector:
-        """Inject exactly these faults, in order, into the next eligible requests (then back to ``rate``);
-        ``None`` lets one request through untouched."""
-        checked = [None if kind is None else parse_fault_kinds([kind])[0] for kind in kinds]
-        with self._lock:
-            self._script.extend(checked)
-        return self
-
-    @property
-    def enabled(self) -> bool:
-        return self.rate > 0 or bool(self._script)
-
-    def counts(self) -> dict[str, int]:
-        """Injected faults so far, by kind."""
-        counted: dict[str, int] = {}
-        for fault in list(self.log):
-            counted[fault.kind] = counted.get(fault.kind, 0) + 1
-        return counted
-
-    def decide(self, request: Request) -> Fault | None:
-        if not self.enabled:
-            return None
-        target = f"{request.method} {request.path}"
-        if self.match is not None and not self.match.search(target):
-            return None
-        if self.applies_to is not None and not self.applies_to(request):
-            return None
-        with self._lock:
-            if self._script:
-                kind = self._script.popleft()
-                if kind is None:
-                    return None
-            else:
-                if self.rate <= 0:
-                    return None
-                draw, pick = self._random.random(), self._random.randrange(len(self.kinds))
-                capped = self.max_consecutive is not None and self._streak >= self.max_consecutive
-                if draw >= self.rate or capped:
-                    self._streak = 0
-                    return None
-                self._streak += 1
-                kind = self.kinds[pick]
-            retry_after = None
-            if kind == "429":
-                retry_after = 1 if self._throttled % 2 == 0 else None  # every other 429 carries Retry-After
-                self._throttled += 1
-            self.log.append(InjectedFault(request.method, request.path, kind, time.monotonic()))
-        return Fault(kind, retry_after)
-
-    def error(self, fault: Fault) -> Response:
-        status, code, message = _FAULT_ERRORS[fault.kind]
-        headers = {} if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
-        return self.error_response(status, code, message, headers)
+def error_factory(app: Handler, request: Request) -> ErrorFactory:
+    """How ``app`` writes an error for ``request``: its ``error_factory_for(request)`` (a dispatcher asks the app
+    that would answer), else its ``error_response``, else the neutral envelope."""
+    for_request = getattr(app, "error_factory_for", None)
+    if callable(for_request):
+        return for_request(request)
+    factory = getattr(app, "error_response", None)
+    return factory if callable(factory) else default_error_response
 
 
 class NoRoute(LookupError):
@@ -279,9 +120,6 @@ class Router:
                 return handler, {k: unquote(v) for k, v in match.groupdict().items() if v is not None}
             allowed.append(route_method)
         raise NoRoute(allowed)
-
-    def patterns(self) -> list[tuple[str, str]]:
-        return [(m, r.pattern) for m, r, _ in self._routes]
 
 
 def _make_handler_class(server: EmulatorHTTPServer) -> type[BaseHTTPRequestHandler]:
@@ -312,20 +150,20 @@ def _make_handler_class(server: EmulatorHTTPServer) -> type[BaseHTTPRequestHandl
 
         def _serve(self) -> None:
             split = urlsplit(self.path)
+            request = Request(
+                method=self.command,
+                path=split.path or "/",
+                query=dict(parse_qsl(split.query, keep_blank_values=True)),
+                headers=self.headers,
+            )
             try:
-                body = self._read_body()
+                request.body = self._read_body()
             except ValueError:  # garbled Content-Length or chunk size: answer, then drop the connection
                 self.close_connection = True
-                response = Response.json({"Message": "Malformed HTTP request body framing"}, status=400)
-                server.record(self.command, split.path or "/", response.status)
+                factory = error_factory(server.app, request)
+                response = factory(400, "BadRequest", "Malformed HTTP request body framing", {})
+                server.record(request.method, request.path, response.status)
             else:
-                request = Request(
-                    method=self.command,
-                    path=split.path or "/",
-                    query=dict(parse_qsl(split.query, keep_blank_values=True)),
-                    headers=self.headers,
-                    body=body,
-                )
                 fault = server.faults.decide(request) if server.faults is not None else None
                 if fault is None:
                     response = server.dispatch(request)
@@ -339,7 +177,7 @@ def _make_handler_class(server: EmulatorHTTPServer) -> type[BaseHTTPRequestHandl
                     self._drop_connection()
                     return
                 else:
-                    response = server.faults.error(fault)
+                    response = server.faults.error(fault, error_factory(server.app, request))
                     server.record(request.method, request.path, response.status)
             self.send_response(response.status)
             for name, value in response.headers.items():
@@ -363,6 +201,8 @@ def _make_handler_class(server: EmulatorHTTPServer) -> type[BaseHTTPRequestHandl
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # The listen backlog: with the default 5, a burst of 200 new connections takes 16 s of SYN retries.
+    request_queue_size = 512
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # Clients hanging up mid-request are routine; anything else is already answered 500 by dispatch().
@@ -398,7 +238,8 @@ class EmulatorHTTPServer:
         try:
             response = self.app(request)
         except Exception:  # the app should have answered; never leak a traceback to the client
-            response = Response.json({"Message": "internal emulator error"}, status=500)
+            factory = error_factory(self.app, request)
+            response = factory(500, "ServerError", "internal emulator error", {})
         if record:
             self.record(request.method, request.path, response.status)
         return response

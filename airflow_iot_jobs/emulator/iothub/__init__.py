@@ -1,8 +1,8 @@
 """Emulated Azure IoT Hub service API (scheduled jobs, device job rows, twin queries).
 
-Layers, moto-style: ``models`` (state), ``responses`` (HTTP handlers), ``urls`` (routes), ``errors``,
-``auth``;
-``server.IoTHubEmulator`` ties them together.
+Layers, moto-style: ``models`` (state, on the shared job engine), ``twins`` (IoT Hub's view of a fleet
+device), ``responses`` (HTTP handlers), ``urls`` (routes), ``errors``, ``auth``, ``cli`` (the subcommand);
+``server.IoTHubEmulator`` ties them together on the shared ``Emulator`` base.
 """
 
 from __future__ import annotations

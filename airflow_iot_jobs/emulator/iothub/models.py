@@ -1,11 +1,9 @@
 """IoT Hub state: scheduled jobs, their per-device rows, and the fleet they act on.
 
-Nothing runs in the background. Every public method takes the one lock and first *advances* the hub to
-the clock's "now": it replays, in time order, every event that fell due since the last call (a job leaving
-``queued``, a scheduled job starting, a device row starting or finishing, a job hitting its max execution
-time, old history expiring). Events of one job are precomputed when the job starts running: rows start
-at ``device_rate`` per emulated second, in device-id order, and each finishes after its own deterministic
-latency. So outcomes depend only on the seed, the requests and the clock, not on how often anyone polls.
+The shared :mod:`~airflow_iot_jobs.emulator.engine` replays jobs and rows in time order; this module holds what
+is IoT Hub's own: the job request and JobResponse, ``devices.jobs`` rows, what a method or twin row does to a
+device and the errors it leaves, max-execution-time expiry, and the queries. IoT Hub runs every job as one
+batch at ``device_rate`` rows per emulated second with no abort threshold.
 """
 
 from __future__ import annotations
@@ -15,16 +13,30 @@ import functools
 import heapq
 import threading
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from airflow_iot_jobs.emulator.clock import Timeline, iso7
-from airflow_iot_jobs.emulator.fleet import EtagMismatch, Fleet
+from airflow_iot_jobs.emulator.engine import (
+    ACTIVE_PHASES,
+    COMPLETED,
+    FAILED,
+    PENDING,
+    ROW_STATUS,
+    RUNNING,
+    TERMINAL_PHASES,
+    EngineJob,
+    FixedRate,
+    JobEngine,
+    Policies,
+)
+from airflow_iot_jobs.emulator.fleet import Fleet
 from airflow_iot_jobs.emulator.iothub import errors
+from airflow_iot_jobs.emulator.iothub.twins import EtagMismatch, apply_twin_patch
 
 JOB_TYPES = ("scheduleDeviceMethod", "scheduleUpdateTwin")
-ACTIVE_STATUSES = frozenset({"queued", "scheduled", "running"})
-TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
+ACTIVE_STATUSES = ACTIVE_PHASES  # IoT Hub's statuses are the engine's phase names
+TERMINAL_STATUSES = TERMINAL_PHASES
 
 QUEUED_SECONDS = 0.5  # emulated seconds a new job stays "queued"
 DEVICE_RATE = 100.0  # device rows started per emulated second
@@ -33,11 +45,7 @@ DEFAULT_RESPONSE_TIMEOUT = 30
 DEFAULT_CONNECT_TIMEOUT = 0
 HISTORY_SECONDS = 30 * 86400  # "Job history is retained up to 30 days"
 
-# Row states, stored as small ints in a bytearray (10,000-device jobs stay cheap).
-PENDING, RUNNING, COMPLETED, FAILED, CANCELED = range(5)
-ROW_STATUS = ("pending", "running", "completed", "failed", "canceled")
-
-# How a started method row will end.
+# How a started method row will end (RowTable.plan).
 _ANSWER, _OFFLINE, _TIMEOUT = range(3)
 
 
@@ -73,63 +81,23 @@ class JobSpec:
         return default if value is None else int(value)
 
 
-class RowTable:
-    """The device rows of one running job, column by column, in device-id order."""
-
-    def __init__(self, device_ids: list[str], created: float) -> None:
-        n = len(device_ids)
-        self.device_ids = device_ids
-        self.created = created
-        self.status = bytearray(n)  # all PENDING
-        self.updated = [created] * n
-        self.end = [0.0] * n
-        self.plan = bytearray(n)
-        self.outcome: list[Any] = [None] * n  # deviceMethodResponse, or None
-        self.error: list[dict[str, str] | None] = [None] * n
-        self.next_start = 0  # rows [0, next_start) have started
-        self.running: list[tuple[float, int]] = []  # heap of (end, index)
-        self.counts = [n, 0, 0, 0, 0]  # per ROW_STATUS
-
-    def __len__(self) -> int:
-        return len(self.device_ids)
-
-    def set(self, index: int, status: int, when: float) -> None:
-        self.counts[self.status[index]] -= 1
-        self.counts[status] += 1
-        self.status[index] = status
-        self.updated[index] = when
-
-    @property
-    def finished(self) -> bool:
-        return self.counts[PENDING] == 0 and self.counts[RUNNING] == 0
-
-
-@dataclass
-class ScheduledJob:
+@dataclass(kw_only=True)
+class ScheduledJob(EngineJob):
     spec: JobSpec
-    seq: int
-    created: float
-    queued_until: float
-    status: str = "queued"
-    run_started: float | None = None
-    deadline: float | None = None
-    ended: float | None = None
     failure_reason: str | None = None
     status_message: str | None = None
-    rows: RowTable | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def job_id(self) -> str:
-        return self.spec.job_id
-
-    @property
-    def start_time(self) -> float:
-        return self.spec.start_time if self.spec.start_time is not None else self.created
-
-    @property
-    def active(self) -> bool:
-        return self.status in ACTIVE_STATUSES
+    @classmethod
+    def new(cls, spec: JobSpec, seq: int, created: float, queued_until: float) -> ScheduledJob:
+        return cls(
+            job_id=spec.job_id,
+            seq=seq,
+            created=created,
+            queued_until=queued_until,
+            scheduled_for=spec.start_time,
+            max_run_seconds=spec.max_execution_seconds,
+            spec=spec,
+        )
 
     def statistics(self) -> dict[str, int]:
         if self.rows is None:
@@ -237,7 +205,7 @@ class Page:
     next_key: Any | None  # sort key of the last item when more remain, else None
 
 
-class IoTHubState:
+class IoTHubState(JobEngine[ScheduledJob]):
     def __init__(
         self,
         fleet: Fleet,
@@ -245,115 +213,32 @@ class IoTHubState:
         max_active_jobs: int = 1,
         device_rate: float = DEVICE_RATE,
         cancel_running: bool = True,
+        lock: threading.RLock | None = None,
     ) -> None:
         if max_active_jobs < 1:
             raise ValueError("max_active_jobs must be >= 1")
         if not device_rate > 0:
             raise ValueError("device_rate must be > 0")
+        super().__init__(timeline, Policies(rate=FixedRate(device_rate)), HISTORY_SECONDS, lock)
         self.fleet = fleet
-        self.timeline = timeline
         self.max_active_jobs = max_active_jobs
         self.device_rate = device_rate
         self.cancel_running = cancel_running
-        self.lock = threading.RLock()
-        self.jobs: dict[str, ScheduledJob] = {}
-        self._seq = 0
 
-    # -- time ------------------------------------------------------------------------------------
+    # -- what a row does to a device ----------------------------------------------------------------
 
-    def now(self) -> float:
-        return self.timeline.now()
-
-    def advance(self) -> float:
-        """Replay every event due by now, in (time, job creation) order; returns now."""
-        with self.lock:
-            now = self.timeline.now()
-            while True:
-                due = []
-                for job in self.jobs.values():
-                    if job.active:
-                        when = self._next_event(job)
-                        if when is not None and when <= now:
-                            due.append((when, job.seq, job))
-                if not due:
-                    break
-                due.sort(key=lambda t: t[:2])
-                job = due[0][2]
-                # Run this job's events in a batch until another job's event comes first.
-                bound = due[1][:2] if len(due) > 1 else (now, job.seq)
-                while job.active:
-                    when = self._next_event(job)
-                    if when is None or when > now or (when, job.seq) > bound:
-                        break
-                    self._step(job, when)
-            self._expire_history(now)
-            return now
-
-    def _next_event(self, job: ScheduledJob) -> float | None:
-        if job.status == "queued":
-            return job.queued_until
-        if job.status == "scheduled":
-            return job.start_time
-        rows = job.rows
-        if rows is None:  # running, but not yet evaluated: cannot happen (start evaluates at once)
-            return None
-        candidates = []
-        if rows.running:
-            candidates.append(rows.running[0][0])
-        if rows.next_start < len(rows):
-            candidates.append(self._row_start(job, rows.next_start))
-        if job.deadline is not None:
-            candidates.append(job.deadline)
-        return min(candidates) if candidates else None
-
-    def _row_start(self, job: ScheduledJob, index: int) -> float:
-        assert job.run_started is not None
-        return job.run_started + self.timeline.real(index / self.device_rate)
-
-    def _step(self, job: ScheduledJob, when: float) -> None:
-        """Apply the single earliest event of ``job``, which is due at ``when``."""
-        if job.status == "queued":
-            if job.start_time > when:
-                job.status = "scheduled"
-            else:
-                self._start_running(job, when)
-            return
-        if job.status == "scheduled":
-            self._start_running(job, when)
-            return
-        rows = job.rows
-        assert rows is not None
-        if rows.running and rows.running[0][0] <= when:
-            _, index = heapq.heappop(rows.running)
-            self._finish_row(job, index, when)
-            if rows.finished:
-                job.status = "completed"
-                job.ended = when
-        elif rows.next_start < len(rows) and self._row_start(job, rows.next_start) <= when:
-            self._begin_row(job, rows.next_start, when)
-            rows.next_start += 1
-        else:
-            self._expire_job(job, when)
-
-    def _start_running(self, job: ScheduledJob, when: float) -> None:
+    def select_devices(self, job: ScheduledJob) -> list[str]:
         condition = job.spec.condition
-        matched = [d.device_id for d in self.fleet.devices() if condition.matches(d.twin)]
-        job.status = "running"
-        job.run_started = when
-        job.deadline = when + self.timeline.real(job.spec.max_execution_seconds)
-        job.rows = RowTable(matched, when)
-        if not matched:
-            job.status = "completed"
-            job.ended = when
+        return [d.device_id for d in self.fleet.devices() if condition.matches(d.doc)]
 
-    def _begin_row(self, job: ScheduledJob, index: int, when: float) -> None:
+    def begin_row(self, job: ScheduledJob, index: int, when: float) -> float:
         rows = job.rows
         assert rows is not None
         device_id = rows.device_ids[index]
         salt = job.job_id
         if job.spec.job_type == "scheduleUpdateTwin":
-            latency, plan = self.fleet.twin_latency(salt, device_id), _ANSWER
-        elif device_id not in self.fleet or not self.fleet.is_online(device_id):  # deleted: see _finish_row
+            latency, plan = self.fleet.update_latency(salt, device_id), _ANSWER
+        elif device_id not in self.fleet or not self.fleet.is_online(device_id):  # deleted: see finish_row
             latency, plan = (
                 float(job.spec.timeout("connectTimeoutInSeconds", DEFAULT_CONNECT_TIMEOUT)),
                 _OFFLINE,
@@ -363,104 +248,79 @@ class IoTHubState:
             response_timeout = job.spec.timeout("responseTimeoutInSeconds", DEFAULT_RESPONSE_TIMEOUT)
             if latency > response_timeout:
                 latency, plan = float(response_timeout), _TIMEOUT
-        end = when + self.timeline.real(latency)
         rows.plan[index] = plan
-        rows.end[index] = end
-        rows.set(index, RUNNING, when)
-        heapq.heappush(rows.running, (end, index))
+        return latency
 
-    def _finish_row(self, job: ScheduledJob, index: int, when: float) -> None:
+    def finish_row(self, job: ScheduledJob, index: int, when: float) -> int:
         rows = job.rows
         assert rows is not None
         device_id = rows.device_ids[index]
         plan = rows.plan[index]
-        if device_id not in self.fleet:  # deleted (an import job) after the job selected it
+        device = self.fleet.get(device_id)
+        if device is None:  # deleted (an import job) after the job selected it
             rows.error[index] = {
                 "code": "DeviceNotFound",
                 "description": f"Device '{device_id}' was not found.",
             }
-            rows.set(index, FAILED, when)
-            return
+            return FAILED
         if job.spec.job_type == "scheduleUpdateTwin":
             try:
-                self.fleet.apply_twin_patch(device_id, job.spec.update_twin or {}, when)
+                apply_twin_patch(device.doc, job.spec.update_twin or {}, when)
             except EtagMismatch as exc:
                 rows.error[index] = {"code": "PreconditionFailed", "description": str(exc)}
-                rows.set(index, FAILED, when)
-                return
-            rows.set(index, COMPLETED, when)
-            return
+                return FAILED
+            return COMPLETED
         if plan == _OFFLINE:
             rows.error[index] = {
                 "code": "DeviceNotOnline",
                 "description": "Timed out waiting for device to connect.",
             }
-            rows.set(index, FAILED, when)
-            return
+            return FAILED
         if plan == _TIMEOUT:
             rows.error[index] = {
                 "code": "GatewayTimeout",
                 "description": "Timed out waiting for the response from device.",
             }
-            rows.set(index, FAILED, when)
-            return
+            return FAILED
         status, payload = self.fleet.invoke_method(
             device_id, job.spec.method_name, job.spec.payload, job.job_id, when
         )
         rows.outcome[index] = {"status": status, "payload": payload}
         if 200 <= status < 300:
-            rows.set(index, COMPLETED, when)
-        else:
-            rows.error[index] = {
-                "code": "DeviceMethodFailed",
-                "description": f"The device answered method '{job.spec.method_name}' with status {status}.",
-            }
-            rows.set(index, FAILED, when)
+            return COMPLETED
+        rows.error[index] = {
+            "code": "DeviceMethodFailed",
+            "description": f"The device answered method '{job.spec.method_name}' with status {status}.",
+        }
+        return FAILED
 
-    def _expire_job(self, job: ScheduledJob, when: float) -> None:
-        # Inferred: the service's behaviour past maxExecutionTimeInSeconds is not documented beyond
-        # "before job is terminated"; we end the job "failed" and fail the unfinished rows "JobExpired".
-        rows = job.rows
-        assert rows is not None
-        limit = job.spec.max_execution_seconds
-        for index in range(len(rows)):
-            if rows.status[index] in (PENDING, RUNNING):
-                rows.error[index] = {
-                    "code": "JobExpired",
-                    "description": f"The job exceeded its max execution time of {limit} seconds "
-                    "before this device finished.",
-                }
-                rows.set(index, FAILED, when)
-        rows.running.clear()
-        rows.next_start = len(rows)
-        job.status = "failed"
-        job.ended = when
-        job.failure_reason = f"Job exceeded its max execution time of {limit} seconds"
+    # Inferred: the service's behaviour past maxExecutionTimeInSeconds is not documented beyond
+    # "before job is terminated"; we end the job "failed" and fail the unfinished rows "JobExpired".
+    def expire_row(self, job: ScheduledJob, index: int) -> None:
+        assert job.rows is not None
+        job.rows.error[index] = {
+            "code": "JobExpired",
+            "description": f"The job exceeded its max execution time of {job.spec.max_execution_seconds} "
+            "seconds before this device finished.",
+        }
+
+    def job_expired(self, job: ScheduledJob) -> None:
+        job.failure_reason = (
+            f"Job exceeded its max execution time of {job.spec.max_execution_seconds} seconds"
+        )
         job.status_message = job.failure_reason
 
-    def _expire_history(self, now: float) -> None:
-        horizon = self.timeline.real(HISTORY_SECONDS)
-        stale = [j.job_id for j in self.jobs.values() if j.ended is not None and j.ended + horizon <= now]
-        for job_id in stale:
-            del self.jobs[job_id]
-
     # -- jobs --------------------------------------------------------------------------------------
-
-    def active_job_count(self) -> int:
-        with self.lock:
-            self.advance()
-            return sum(1 for job in self.jobs.values() if job.active)
 
     def create_job(self, spec: JobSpec) -> dict[str, Any]:
         with self.lock:
             now = self.advance()
             if spec.job_id in self.jobs:
                 raise errors.job_already_exists(spec.job_id)
-            if sum(1 for job in self.jobs.values() if job.active) >= self.max_active_jobs:
+            if self.active_job_count() >= self.max_active_jobs:
                 raise errors.max_active_jobs_exceeded(self.max_active_jobs)
-            self._seq += 1
-            job = ScheduledJob(
-                spec=spec, seq=self._seq, created=now, queued_until=now + self.timeline.real(QUEUED_SECONDS)
+            job = ScheduledJob.new(
+                spec, self.next_seq(), created=now, queued_until=now + self.timeline.real(QUEUED_SECONDS)
             )
             self.jobs[spec.job_id] = job
             return {"jobId": spec.job_id, "type": spec.job_type, "status": job.status}
@@ -486,15 +346,7 @@ class IoTHubState:
             if job.status == "running" and not self.cancel_running:
                 raise errors.job_run_precondition_failed(f"Job '{job_id}' is running and cannot be cancelled")
             if job.active:
-                if job.rows is not None:
-                    rows = job.rows
-                    for index in range(len(rows)):
-                        if rows.status[index] in (PENDING, RUNNING):
-                            rows.set(index, CANCELED, now)
-                    rows.running.clear()
-                    rows.next_start = len(rows)
-                job.status = "cancelled"
-                job.ended = now
+                self.stop_job(job, now)
             return job.to_json()
 
     def query_jobs(
@@ -533,10 +385,10 @@ class IoTHubState:
             items: list[dict[str, Any]] = []
             last: str | None = None
             for device in self.fleet.devices_after(after):
-                if condition is None or condition.matches(device.twin):
+                if condition is None or condition.matches(device.doc):
                     if len(items) == page_size:
                         return Page(items, last)
-                    items.append(self.fleet.twin(device.device_id))
+                    items.append(self.fleet.doc(device.device_id))
                     last = device.device_id
             return Page(items, None)
 
@@ -545,7 +397,7 @@ class IoTHubState:
             self.advance()
             if condition is None:
                 return len(self.fleet)
-            return sum(1 for device in self.fleet.devices() if condition.matches(device.twin))
+            return sum(1 for device in self.fleet.devices() if condition.matches(device.doc))
 
     def query_device_jobs(self, condition: Any | None, page_size: int, after: tuple[str, str] | None) -> Page:
         """``devices.jobs`` rows ordered by (deviceId, jobId), after that key."""

@@ -95,6 +95,11 @@ class IoTHubResponses:
         self.import_export = import_export
         self.router = build_router(self)
 
+    def error_response(self, status: int, code: str, message: str, headers: Mapping[str, str]) -> Response:
+        """IoT Hub's envelope for errors the app itself did not raise (injected faults, bad framing)."""
+        numeric = {500: 500001, 503: 503000, 429: 429001}.get(status, status * 1000)
+        return IoTHubError(status, code, numeric, message, headers=headers).to_response(self.state.now())
+
     def __call__(self, request: Request) -> Response:
         try:
             request.context["principal"] = self.auth.authenticate(

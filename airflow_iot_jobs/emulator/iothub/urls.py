@@ -1,5 +1,8 @@
 """The IoT Hub route table (wire contract §1.1). Order matters: the first full match wins.
 
+Routes are derived from the service's published model where one ships with a library (botocore's service
+models for AWS IoT); IoT Hub has none, so this table is written by hand from the REST reference.
+
 ``/jobs/v2/query`` must come before ``/jobs/v2/{id}``, and ``/jobs/create`` before ``/jobs/{id}`` (import/export
 jobs). ``{id}`` is one path segment, so ``/jobs/{id}`` never shadows ``/jobs/v2/...``.
 """

@@ -26,13 +26,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from airflow_iot_jobs.emulator.clock import iso7
-from airflow_iot_jobs.emulator.fleet import Device, Fleet, etag_for, payload_size
+from airflow_iot_jobs.emulator.fleet import Device, Fleet, payload_size
 from airflow_iot_jobs.emulator.iothub.importexport.identities import (
     AUTH_TYPES,
     IdentityStore,
     next_device_etag,
     sas_authentication,
 )
+from airflow_iot_jobs.emulator.iothub.twins import etag_for
 
 IMPORT_MODES = (
     "createOrUpdate",
@@ -317,20 +318,20 @@ class ImportApplier:
             raise LineError(DEVICE_NOT_FOUND, f"Device '{line.device_id}' was not found.", line.device_id)
         if mode.endswith("IfMatchETag"):
             if mode.startswith("updateTwin"):
-                self._check_etag(line.twin_etag, device.twin.get("etag"), line.device_id, "twin")
+                self._check_etag(line.twin_etag, device.doc.get("etag"), line.device_id, "twin")
             else:
-                self._check_etag(line.etag, device.twin.get("deviceEtag"), line.device_id, "device")
+                self._check_etag(line.etag, device.doc.get("deviceEtag"), line.device_id, "device")
         if mode in ("delete", "deleteIfMatchETag"):
             self.identities.forget(line.device_id)
             self.fleet.remove_device(line.device_id)
             return
         if mode in ("updateTwin", "updateTwinIfMatchETag"):
-            self._apply_twin(device.twin, line, now)
+            self._apply_twin(device.doc, line, now)
             return
         # update, updateIfMatchETag, createOrUpdate, createOrUpdateIfMatchETag on an existing device.
         self._apply_identity(device, line, now, new=False)
         if line.twin_etag not in (None, "") and not self._etag_matches(
-            line.twin_etag, device.twin.get("etag")
+            line.twin_etag, device.doc.get("etag")
         ):
             raise LineError(
                 PRECONDITION_FAILED,
@@ -338,7 +339,7 @@ class ImportApplier:
                 "the device was updated, its twin was not",
                 line.device_id,
             )
-        self._apply_twin(device.twin, line, now)
+        self._apply_twin(device.doc, line, now)
 
     @staticmethod
     def _etag_matches(given: Any, current: Any) -> bool:
@@ -361,7 +362,7 @@ class ImportApplier:
 
     def _create(self, line: _Line, now: float) -> None:
         device = self.fleet.add_device(line.device_id, now=now)
-        twin = device.twin
+        twin = device.doc
         stamp = iso7(now)
         twin["tags"] = {}
         twin["properties"] = {
@@ -380,7 +381,7 @@ class ImportApplier:
             twin["tags"] = copy.deepcopy(line.tags)
 
     def _apply_identity(self, device: Device, line: _Line, now: float, *, new: bool) -> None:
-        twin = device.twin
+        twin = device.doc
         status = line.status or twin.get("status", "enabled")
         if twin.get("status") != status:
             twin["status"] = status

@@ -331,7 +331,7 @@ class ImportExportJobs:
                 self.state.advance()
                 for device in fleet.devices_after(after):
                     authentication = self.identities.authentication(device.device_id)
-                    lines.append(encode_line(export_record(device.twin, authentication, spec.exclude_keys)))
+                    lines.append(encode_line(export_record(device.doc, authentication, spec.exclude_keys)))
                     after = device.device_id
                     if len(lines) >= CHUNK:
                         break

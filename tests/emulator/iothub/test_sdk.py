@@ -5,12 +5,12 @@ from __future__ import annotations
 import base64
 
 import pytest
-from _iothub_helpers import HubClient
 from azure.iot.hub import IoTHubJobManager
 from azure.iot.hub.models import CloudToDeviceMethod, JobRequest, Twin
 from msrest.exceptions import DeserializationError, HttpOperationError
 
 from airflow_iot_jobs.emulator.iothub import IoTHubEmulator
+from tests.emulator.iothub.helpers import HubClient
 
 
 def _manager(hub: IoTHubEmulator, connection_string: str | None = None) -> IoTHubJobManager:

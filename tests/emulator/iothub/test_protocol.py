@@ -7,7 +7,10 @@ import time
 
 import pytest
 import requests
-from _iothub_helpers import (
+
+from airflow_iot_jobs.emulator.http import Response
+from airflow_iot_jobs.emulator.iothub import IoTHubEmulator
+from tests.emulator.iothub.helpers import (
     API_VERSION,
     HubClient,
     assert_error,
@@ -16,9 +19,6 @@ from _iothub_helpers import (
     sas_old_order,
     sas_sdk_style,
 )
-
-from airflow_iot_jobs.emulator.http import Response
-from airflow_iot_jobs.emulator.iothub import IoTHubEmulator
 
 
 def _get(

@@ -6,33 +6,38 @@ import time
 from datetime import UTC, datetime
 
 import pytest
-from _iothub_helpers import HubClient, method_job, twin_job
 
 from airflow_iot_jobs.emulator.clock import ManualClock, iso7, parse_iso
-from airflow_iot_jobs.emulator.fleet import EtagMismatch, Fleet
+from airflow_iot_jobs.emulator.fleet import Fleet
 from airflow_iot_jobs.emulator.iothub import IoTHubEmulator
+from airflow_iot_jobs.emulator.iothub.twins import EtagMismatch, TwinView, apply_twin_patch
+from tests.emulator.iothub.helpers import HubClient, method_job, twin_job
 
 START = datetime(2030, 5, 1, 12, 0, tzinfo=UTC)
 
 
+def twin_fleet(**kwargs: object) -> Fleet:
+    return Fleet(view=TwinView(), **kwargs)  # type: ignore[arg-type]
+
+
 def test_same_seed_same_fleet() -> None:
-    a, b = Fleet(devices=300, seed=42, epoch=1e9), Fleet(devices=300, seed=42, epoch=1e9)
+    a, b = twin_fleet(devices=300, seed=42, epoch=1e9), twin_fleet(devices=300, seed=42, epoch=1e9)
     assert a.snapshot() == b.snapshot()
     assert [d.online for d in a.devices()] == [d.online for d in b.devices()]
-    assert Fleet(devices=300, seed=43, epoch=1e9).snapshot() != a.snapshot()
+    assert twin_fleet(devices=300, seed=43, epoch=1e9).snapshot() != a.snapshot()
 
 
 def test_fleet_shape() -> None:
-    fleet = Fleet(devices=2000, seed=1, offline_rate=0.1)
+    fleet = twin_fleet(devices=2000, seed=1, offline_rate=0.1)
     ids = fleet.ids()
     assert ids[0] == "device-00001" and ids[-1] == "device-02000"
     offline = sum(1 for d in fleet.devices() if not d.online)
     assert 120 < offline < 280
-    tags = [d.twin["tags"] for d in fleet.devices()]
+    tags = [d.doc["tags"] for d in fleet.devices()]
     assert {t["site"] for t in tags} == {"ams", "sea", "sgp", "fra"}
     assert {t["floor"] for t in tags} == {1, 2, 3, 4, 5}
     assert {t["ring"] for t in tags} == {"canary", "early", "broad"}
-    twin = fleet.twin("device-00001")
+    twin = fleet.doc("device-00001")
     assert twin["properties"]["desired"]["$version"] == 1
     assert twin["capabilities"] == {"iotEdge": False}
 
@@ -79,24 +84,25 @@ def test_outcomes_do_not_depend_on_polling() -> None:
 
 
 def test_twin_patch_semantics() -> None:
-    fleet = Fleet(devices=2, seed=0)
-    before = fleet.twin("device-00001")
-    fleet.apply_twin_patch(
-        "device-00001",
+    fleet = twin_fleet(devices=2, seed=0)
+    before = fleet.doc("device-00001")
+    twin = fleet.get("device-00001").doc  # live
+    apply_twin_patch(
+        twin,
         {"etag": "*", "tags": {"site": "xyz", "extra": {"a": 1}}, "properties": {"desired": {"k": 1}}},
         1.0,
     )
-    fleet.apply_twin_patch(
-        "device-00001", {"etag": "*", "tags": {"extra": None}, "properties": {"desired": {"k": None}}}, 2.0
+    apply_twin_patch(
+        twin, {"etag": "*", "tags": {"extra": None}, "properties": {"desired": {"k": None}}}, 2.0
     )
-    after = fleet.twin("device-00001")
+    after = fleet.doc("device-00001")
     assert after["tags"]["site"] == "xyz" and "extra" not in after["tags"]
     assert after["tags"]["floor"] == before["tags"]["floor"]
     assert "k" not in after["properties"]["desired"]
     assert after["version"] == before["version"] + 2 and after["etag"] != before["etag"]
-    fleet.apply_twin_patch("device-00001", {"etag": after["etag"], "tags": {"ok": True}}, 3.0)
+    apply_twin_patch(twin, {"etag": after["etag"], "tags": {"ok": True}}, 3.0)
     with pytest.raises(EtagMismatch):
-        fleet.apply_twin_patch("device-00001", {"etag": after["etag"], "tags": {"ok": False}}, 4.0)
+        apply_twin_patch(twin, {"etag": after["etag"], "tags": {"ok": False}}, 4.0)
 
 
 def test_time_formats_round_trip() -> None:

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 import requests
-from _iothub_helpers import API_VERSION, sas_sdk_style
+
+from tests.emulator.iothub.helpers import API_VERSION, sas_sdk_style
 
 
 def _start(*args: str) -> subprocess.Popen[str]:

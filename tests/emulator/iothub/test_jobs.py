@@ -8,10 +8,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from _iothub_helpers import HubClient, assert_error, method_job, twin_job
 
 from airflow_iot_jobs.emulator.clock import ManualClock
 from airflow_iot_jobs.emulator.iothub import IoTHubEmulator
+from tests.emulator.iothub.helpers import HubClient, assert_error, method_job, twin_job
 
 ISO7 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{7}Z$")
 
@@ -498,7 +498,7 @@ def test_twin_job_patches_twins_and_a_later_query_sees_them(
     manual_hub: IoTHubEmulator, clock: ManualClock
 ) -> None:
     client = HubClient(manual_hub)
-    site = next(d for d in manual_hub.fleet.devices() if not d.online).twin["tags"]["site"]
+    site = next(d for d in manual_hub.fleet.devices() if not d.online).doc["tags"]["site"]
     before = {t["deviceId"]: t for t in client.query_all(f"SELECT * FROM devices WHERE tags.site = '{site}'")}
     patch = {"tags": {"ring": "pilot", "owner": {"team": "ops"}}, "properties": {"desired": {"interval": 15}}}
     client.put_job("tw", twin_job("tw", patch, condition=f"tags.site = '{site}'"))

@@ -16,13 +16,13 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from _iothub_helpers import HubClient, assert_error, method_job, sas_sdk_style
 from azure.iot.hub import IoTHubJobManager
 from azure.iot.hub.models import JobProperties
 from azure.storage.blob import ContainerClient
 
 from airflow_iot_jobs.emulator.clock import ManualClock
 from airflow_iot_jobs.emulator.iothub import IoTHubEmulator
+from tests.emulator.iothub.helpers import HubClient, assert_error, method_job, sas_sdk_style
 
 if TYPE_CHECKING:
     from tests.azurite import Azurite

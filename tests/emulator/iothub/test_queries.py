@@ -6,10 +6,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from _iothub_helpers import HubClient, assert_error, method_job, twin_job
 
 from airflow_iot_jobs.emulator.clock import ManualClock
 from airflow_iot_jobs.emulator.iothub import IoTHubEmulator
+from tests.emulator.iothub.helpers import HubClient, assert_error, method_job, twin_job
 
 
 @pytest.fixture
@@ -172,7 +172,7 @@ def test_devices_query_where_filters(busy_hub: IoTHubEmulator) -> None:
     expected = sum(
         1
         for d in busy_hub.fleet.devices()
-        if d.twin["tags"]["site"] == "ams" and d.twin["tags"]["floor"] in (1, 2)
+        if d.doc["tags"]["site"] == "ams" and d.doc["tags"]["floor"] in (1, 2)
     )
     assert len(ams) == expected
 
@@ -240,7 +240,7 @@ def test_device_jobs_rows_of_one_job(busy_hub: IoTHubEmulator) -> None:
     assert response.status_code == 200
     assert response.headers["x-ms-item-type"] == "DeviceJob"
     rows = client.query_all("SELECT * FROM devices.jobs WHERE devices.jobs.jobId = 'm0'", page_size=7)
-    ams = [d.device_id for d in busy_hub.fleet.devices() if d.twin["tags"]["site"] == "ams"]
+    ams = [d.device_id for d in busy_hub.fleet.devices() if d.doc["tags"]["site"] == "ams"]
     assert [r["deviceId"] for r in rows] == ams
     assert {r["jobId"] for r in rows} == {"m0"}
     assert {r["status"] for r in rows} <= {"completed", "failed"}

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from _iothub_helpers import HubClient
 
 from airflow_iot_jobs.emulator.clock import ManualClock
 from airflow_iot_jobs.emulator.iothub import IoTHubEmulator
+from tests.emulator.iothub.helpers import HubClient
 
 
 @pytest.fixture
