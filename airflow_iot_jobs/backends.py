@@ -43,6 +43,7 @@ class Backend:
     modules: Mapping[str, tuple[str, ...]]  # "hooks" / "operators" / "sensors" / "triggers" -> module paths
     doc_url: str
     tags: tuple[str, ...] = ()
+    extra_links: tuple[str, ...] = ()
     hook_params: Mapping[str, Any] = field(default_factory=dict)
     supports_cancel: bool = True
     supports_count: bool = True
@@ -81,6 +82,7 @@ IOTHUB = Backend(
     },
     doc_url="https://learn.microsoft.com/azure/iot-hub/iot-hub-devguide-jobs",
     tags=("azure",),
+    extra_links=("airflow_iot_jobs.links.IoTHubJobLink",),
 )
 
 BACKENDS: tuple[Backend, ...] = (IOTHUB,)

@@ -38,46 +38,59 @@ IOTHUB_CONN_FIELDS = {
     },
 }
 
-PROVIDER_INFO: dict = {
-    "package-name": "airflow-iot-jobs",
-    "name": "IoT Jobs",
-    "description": "Fleet-wide IoT device jobs: Azure IoT Hub scheduled device-method and twin-update jobs, "
-    "with completion-threshold sensors, deferrable triggers and a local emulator.",
-    "versions": ["0.1.0"],
-    "integrations": [
-        {
-            "integration-name": "Azure IoT Hub",
-            "external-doc-url": "https://learn.microsoft.com/azure/iot-hub/iot-hub-devguide-jobs",
-            "tags": ["azure"],
-        }
-    ],
-    "hooks": [
-        {"integration-name": "Azure IoT Hub", "python-modules": ["airflow_iot_jobs.hooks.iothub"]},
-    ],
-    "operators": [
-        {"integration-name": "Azure IoT Hub", "python-modules": ["airflow_iot_jobs.operators.iothub"]},
-    ],
-    "sensors": [
-        {"integration-name": "Azure IoT Hub", "python-modules": ["airflow_iot_jobs.sensors.iothub"]},
-    ],
-    "triggers": [
-        {"integration-name": "Azure IoT Hub", "python-modules": ["airflow_iot_jobs.triggers.iothub"]},
-    ],
-    "connection-types": [
-        {
-            "hook-class-name": "airflow_iot_jobs.hooks.iothub.IoTHubHook",
-            "hook-name": "Azure IoT Hub",
-            "connection-type": "azure_iot_hub",
-            "ui-field-behaviour": {
-                "hidden-fields": ["schema", "port", "login", "extra"],
-                "relabeling": {"host": "IoT Hub host name", "password": "Connection string"},
-                "placeholders": {
-                    "host": "myhub.azure-devices.net (needed for Entra ID auth)",
-                    "password": "HostName=myhub.azure-devices.net;SharedAccessKeyName=iothubowner;SharedAccessKey=…",
-                },
+#: each backend's connection form, by connection type
+CONNECTION_FORMS: dict[str, dict] = {
+    "azure_iot_hub": {
+        "ui-field-behaviour": {
+            "hidden-fields": ["schema", "port", "login", "extra"],
+            "relabeling": {"host": "IoT Hub host name", "password": "Connection string"},
+            "placeholders": {
+                "host": "myhub.azure-devices.net (needed for Entra ID auth)",
+                "password": "HostName=myhub.azure-devices.net;SharedAccessKeyName=iothubowner;SharedAccessKey=…",
             },
-            "conn-fields": IOTHUB_CONN_FIELDS,
-        }
-    ],
-    "extra-links": ["airflow_iot_jobs.links.IoTHubJobLink"],
+        },
+        "conn-fields": IOTHUB_CONN_FIELDS,
+    },
 }
+
+
+def build_provider_info() -> dict:
+    """Airflow's provider metadata, assembled from :data:`airflow_iot_jobs.backends.BACKENDS`."""
+    from airflow_iot_jobs.backends import BACKENDS
+
+    def per_backend(kind: str) -> list[dict]:
+        return [
+            {"integration-name": b.name, "python-modules": list(b.modules[kind])}
+            for b in BACKENDS
+            if b.modules.get(kind)
+        ]
+
+    return {
+        "package-name": "airflow-iot-jobs",
+        "name": "IoT Jobs",
+        "description": "Fleet-wide IoT device jobs: "
+        + ", ".join(b.name for b in BACKENDS)
+        + " — operators, completion-threshold sensors, deferrable triggers and a local emulator.",
+        "versions": ["0.1.0"],
+        "integrations": [
+            {"integration-name": b.name, "external-doc-url": b.doc_url, "tags": list(b.tags)}
+            for b in BACKENDS
+        ],
+        "hooks": per_backend("hooks"),
+        "operators": per_backend("operators"),
+        "sensors": per_backend("sensors"),
+        "triggers": per_backend("triggers"),
+        "connection-types": [
+            {
+                "hook-class-name": b.hook,
+                "hook-name": b.name,
+                "connection-type": b.conn_type,
+                **CONNECTION_FORMS[b.conn_type],
+            }
+            for b in BACKENDS
+        ],
+        "extra-links": [link for b in BACKENDS for link in b.extra_links],
+    }
+
+
+PROVIDER_INFO: dict = build_provider_info()

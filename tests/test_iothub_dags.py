@@ -286,7 +286,11 @@ def test_max_devices_refuses_a_job_over_too_many_devices(hub, request):
             task_id="too_many", query_condition="*", method_name="reboot", max_devices=100, **FAST
         )
         IoTHubDeviceMethodJobOperator(
-            task_id="few_enough", query_condition="tags.site = 'ams'", method_name="reboot", max_devices=100, **FAST
+            task_id="few_enough",
+            query_condition="tags.site = 'ams'",
+            method_name="reboot",
+            max_devices=100,
+            **FAST,
         )
     result = run_dag(dag)
 

@@ -33,7 +33,9 @@ def registry_hub(make_hub):
 
 
 def dag_named(request, **kwargs) -> DAG:
-    return DAG(dag_id=request.node.name.replace("[", "_").replace("]", ""), schedule=None, start_date=START, **kwargs)
+    return DAG(
+        dag_id=request.node.name.replace("[", "_").replace("]", ""), schedule=None, start_date=START, **kwargs
+    )
 
 
 def exported_records(storage: DeviceBlobStorage, xcom: dict) -> list[dict]:
@@ -61,7 +63,11 @@ def test_export_edit_import_export_round_trip(registry_hub, storage, request):
     ]
     with dag_named(request) as import_dag:
         IoTHubImportDevicesOperator(
-            task_id="import", wasb_conn_id=STORAGE, input_container="imports-round-trip", devices=edits, **FAST
+            task_id="import",
+            wasb_conn_id=STORAGE,
+            input_container="imports-round-trip",
+            devices=edits,
+            **FAST,
         )
     imported = run_dag(import_dag, logical_date=datetime(2026, 5, 2, tzinfo=UTC))
     assert imported.state == "success", imported.states
@@ -143,7 +149,9 @@ def test_second_job_waits_for_the_slot(make_hub, storage, azurite, request):
         IoTHubExportDevicesOperator(task_id="export", wasb_conn_id=STORAGE, container="backups", **FAST)
     result = run_dag(dag)
     assert result.state == "success", result.states
-    statuses = {(method, status) for method, path, status in registry_hub.request_log if path == "/jobs/create"}
+    statuses = {
+        (method, status) for method, path, status in registry_hub.request_log if path == "/jobs/create"
+    }
     assert ("POST", 403) in statuses, "met JobQuotaExceeded first"
     assert hook.get_import_export_job(blocker["jobId"])["status"] == "completed"
 

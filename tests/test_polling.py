@@ -8,7 +8,9 @@ from airflow_iot_jobs.polling import PollSchedule
 THRESHOLDS = CompletionThresholds.parse("100%", None, early_success=False)
 
 
-def simulate(duration: float, devices: int, schedule: PollSchedule, queued_for: float = 5.0) -> tuple[int, float]:
+def simulate(
+    duration: float, devices: int, schedule: PollSchedule, queued_for: float = 5.0
+) -> tuple[int, float]:
     """A job that is queued, then finishes `devices` at a constant pace over `duration` seconds.
     Returns (reads, seconds between the job's end and the read that saw it)."""
     now, reads = 0.0, 0
@@ -43,9 +45,13 @@ def test_delays_stay_within_bounds_and_idle_backs_off():
 def test_failure_pace_brings_the_next_read_forward():
     thresholds = CompletionThresholds.parse("100%", "2%", early_success=False)
     schedule = PollSchedule(base=10.0, maximum=300.0)
-    schedule.after_progress(JobProgress("j", "running", JobPhase.RUNNING, 10_000, 0, 0, 0, 10_000), thresholds, 0.0)
+    schedule.after_progress(
+        JobProgress("j", "running", JobPhase.RUNNING, 10_000, 0, 0, 0, 10_000), thresholds, 0.0
+    )
     # 10 devices/s finish, 5 of them fail: the 2 % limit (200) is crossed ~40 s later, long before the end
-    delay = schedule.after_progress(JobProgress("j", "running", JobPhase.RUNNING, 10_000, 50, 50, 0, 9_900), thresholds, 10.0)
+    delay = schedule.after_progress(
+        JobProgress("j", "running", JobPhase.RUNNING, 10_000, 50, 50, 0, 9_900), thresholds, 10.0
+    )
     assert 30.0 <= delay <= 45.0
 
 

@@ -24,16 +24,18 @@ from airflow_iot_jobs.emulator.iothub.models import (
 )
 from airflow_iot_jobs.query.errors import QuerySyntaxError
 from airflow_iot_jobs.query.iothub import MAX_QUERY_LENGTH, parse_condition, parse_query
+from airflow_iot_jobs.validation.iothub import (
+    MAX_DESIRED_BYTES,
+    MAX_JOB_ID_LENGTH,
+    MAX_TAGS_BYTES,
+    MAX_TWIN_DEPTH,
+)
+from airflow_iot_jobs.validation.iothub import MAX_METHOD_PAYLOAD_BYTES as MAX_PAYLOAD_BYTES
 
 if TYPE_CHECKING:
     from airflow_iot_jobs.emulator.iothub.importexport.jobs import ImportExportJobs
 
 MAX_PAGE_SIZE = 100
-MAX_PAYLOAD_BYTES = 128 * 1024
-MAX_JOB_ID_LENGTH = 128
-MAX_TWIN_DEPTH = 10
-MAX_TAGS_BYTES = 8 * 1024
-MAX_DESIRED_BYTES = 32 * 1024
 
 JOB_RIGHTS = {"ServiceConnect", "RegistryWrite"}
 REGISTRY_READ_RIGHTS = {"RegistryRead", "RegistryWrite"}  # export, list and get import/export jobs

@@ -122,7 +122,7 @@ def test_dry_run_counts_and_plans_but_launches_nothing(hub, request):
     plan = result.xcoms["reboot"]
     assert plan["dry_run"] is True
     assert plan["devices"] == sum(
-        1 for d in hub.fleet.devices() if hub.fleet.twin(d.device_id)["tags"]["site"] == "ams"
+        1 for d in hub.fleet.devices() if hub.fleet.doc(d.device_id)["tags"]["site"] == "ams"
     )
     assert plan["job_id"].startswith("reboot-")
     assert plan["target"] == "query condition \"tags.site = 'ams'\""
@@ -137,7 +137,7 @@ def test_device_ids_target_exactly_those_devices(hub, request):
 
     assert result.state == "success", result.states
     assert result.xcoms["tag"]["targeted"] == 7
-    tagged = [d.device_id for d in hub.fleet.devices() if hub.fleet.twin(d.device_id)["tags"].get("pilot")]
+    tagged = [d.device_id for d in hub.fleet.devices() if hub.fleet.doc(d.device_id)["tags"].get("pilot")]
     assert tagged == chosen
 
 

@@ -34,19 +34,14 @@ from airflow_iot_jobs.emulator.iothub.importexport.identities import (
     sas_authentication,
 )
 from airflow_iot_jobs.emulator.iothub.twins import etag_for
-
-IMPORT_MODES = (
-    "createOrUpdate",
-    "create",
-    "update",
-    "updateIfMatchETag",
-    "createOrUpdateIfMatchETag",
-    "delete",
-    "deleteIfMatchETag",
-    "updateTwin",
-    "updateTwinIfMatchETag",
+from airflow_iot_jobs.validation.iothub import (
+    IMPORT_MODES_BY_LOWER,
+    MAX_TAGS_BYTES,
+    MAX_TWIN_DEPTH,
 )
-_MODES = {mode.lower(): mode for mode in IMPORT_MODES}
+from airflow_iot_jobs.validation.iothub import MAX_DESIRED_BYTES as MAX_PROPERTIES_BYTES
+
+_MODES = IMPORT_MODES_BY_LOWER
 _STATUSES = {"enabled": "enabled", "disabled": "disabled"}
 _AUTH_TYPES = {name.lower(): name for name in AUTH_TYPES}
 
@@ -61,9 +56,6 @@ PRECONDITION_FAILED = 412001
 DEVICE_ID = re.compile(r"[A-Za-z0-9\-.%_*?!(),:=@$']{1,128}")
 THUMBPRINT = re.compile(r"[0-9A-Fa-f]{40}|[0-9A-Fa-f]{64}")
 MAX_STATUS_REASON = 128
-MAX_TWIN_DEPTH = 10
-MAX_TAGS_BYTES = 8 * 1024
-MAX_PROPERTIES_BYTES = 32 * 1024
 _KEEP = object()  # a section the line does not mention
 
 
