@@ -39,7 +39,7 @@ def run_dag(dag: Any, **kwargs: Any) -> RunResult:
             if row.key == "return_value":
                 result.xcoms[row.task_id] = XComModel.deserialize_value(row)
             else:
-                result.other_xcoms[(row.task_id, row.key)] = XComModel.deserialize_value(row)
+                result.other_xcoms.setdefault(row.task_id, {})[row.key] = XComModel.deserialize_value(row)
     return result
 
 

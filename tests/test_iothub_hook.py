@@ -124,12 +124,13 @@ def test_connection_string_in_extra_and_async_calls(busy_hub, monkeypatch):
     async def read() -> tuple:
         async_hook = IoTHubHook(iothub_conn_id="hub_via_extra")
         progress = await async_hook.aprogress("async-1")
-        cancelled = await async_hook.acancel_job("async-1")
+        cancelled = await async_hook.acancel("async-1")
+        await async_hook.aclose()
         return progress, cancelled
 
     progress, cancelled = asyncio.run(read())
     assert progress.job_id == "async-1" and progress.job_type == "scheduleUpdateTwin"
-    assert cancelled["jobId"] == "async-1"
+    assert cancelled.job_id == "async-1" and cancelled.status == "cancelled" and cancelled.terminal
 
 
 def test_missing_connection_details_are_explained(monkeypatch):

@@ -23,7 +23,7 @@ def first_event(trigger: IoTHubJobTrigger) -> dict:
 def make_trigger(job_id: str, **overrides) -> IoTHubJobTrigger:
     kwargs = {
         "job_id": job_id,
-        "conn_id": "azure_iot_hub_default",
+        "hook_params": {"iothub_conn_id": "azure_iot_hub_default"},
         "success_threshold": "100%",
         "poll_interval": 0.2,
         "end_time": time.time() + 60,

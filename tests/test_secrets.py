@@ -360,7 +360,8 @@ def test_no_secret_in_logs_xcom_rendered_fields_trigger_kwargs_or_the_db(canary_
             if decoded.get("job_id") not in job_ids:
                 continue  # another test's trigger
             ours += 1
-            assert set(decoded) >= {"job_id", "conn_id", "end_time"}
+            assert set(decoded) >= {"job_id", "hook_params", "end_time"}
+            assert set(decoded["hook_params"]) == {"iothub_conn_id"}
             occurrences(f"trigger {trigger_id} kwargs (stored)", encrypted, found)
             occurrences(f"trigger {trigger_id} kwargs ({classpath})", json.dumps(decoded, default=str), found)
         assert ours >= 2, "the deferrable operator and sensor stored no trigger: they did not defer"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shlex
 import signal
 import sys
 import threading
@@ -202,7 +203,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
-        sys.stdout.write(json.dumps(emulator.info()) + "\n")
+        info = emulator.info()
+        sys.stdout.write(json.dumps(info) + "\n")
+        for name, value in info.get("airflow_env", {}).items():
+            # ready to paste: the connection a DAG needs, pointed at this emulator
+            sys.stdout.write(f"export {name}={shlex.quote(value)}\n")
         sys.stdout.flush()
         while not stop.wait(0.5):
             pass

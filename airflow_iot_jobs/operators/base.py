@@ -13,6 +13,7 @@ verdict — lives here once. Two launch strategies, chosen by ``launch_strategy`
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Sequence
 from datetime import timedelta
@@ -41,7 +42,7 @@ def check_max_devices(value: object) -> int | None:
     """A non-negative whole number of devices; a digit string from a rendered template counts as one."""
     if value is None or is_template(value):
         return None
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and re.fullmatch(r"[0-9]+", value.strip()):
         return int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError(f"max_devices: must be a non-negative whole number of devices, got {value!r}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import os
 from collections.abc import Iterable
 from typing import Any
@@ -164,7 +165,16 @@ class IoTHubEmulator(Emulator):
         return self.connection_string_for(OWNER_POLICY)
 
     def info_addresses(self) -> dict[str, Any]:
-        return {"hostname": self.hostname, "connection_string": self.connection_string}
+        connection = {
+            "conn_type": "azure_iot_hub",
+            "password": self.connection_string,
+            "extra": {"endpoint_url": self.endpoint},
+        }
+        return {
+            "hostname": self.hostname,
+            "connection_string": self.connection_string,
+            "airflow_env": {"AIRFLOW_CONN_AZURE_IOT_HUB_DEFAULT": json.dumps(connection)},
+        }
 
     def info_settings(self) -> dict[str, Any]:
         return {"hub_name": self.hub_name, "max_active_jobs": self.state.max_active_jobs}

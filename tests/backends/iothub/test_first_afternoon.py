@@ -82,7 +82,7 @@ def test_a_threshold_failure_leaves_the_result_and_failed_devices_in_xcom(make_h
 
     assert result.state == "failed"
     assert "reboot" not in result.xcoms
-    pushed = result.other_xcoms[("reboot", FAILURE_XCOM_KEY)]
+    pushed = result.other_xcoms["reboot"][FAILURE_XCOM_KEY]
     job = hub.state.get_job(pushed["job_id"])
     assert pushed["failed"] == job["deviceJobStatistics"]["failedCount"] > 20
     assert len(pushed["failed_devices"]) == min(pushed["failed"], 100)
