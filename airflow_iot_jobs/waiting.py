@@ -21,14 +21,13 @@ from airflow_iot_jobs.jobs import (
     Verdict,
     is_template,
 )
-from airflow_iot_jobs.polling import PollSchedule
-from airflow_iot_jobs.reporting import failed_device_lines, progress_line
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_iot_jobs.backends import Backend
     from airflow_iot_jobs.hooks.base import JobsHook
+    from airflow_iot_jobs.polling import PollSchedule
 
 MAX_FAILED_DEVICES_IN_XCOM = 100
 #: the XCom key a failed task pushes its result dict under (job id, counts, failed_devices) before it fails
@@ -118,6 +117,8 @@ class JobWaiting(BackendTask):
     def judge(
         self, progress: JobProgress, thresholds: CompletionThresholds, schedule: PollSchedule | None = None
     ) -> tuple[Verdict, str]:
+        from airflow_iot_jobs.reporting import progress_line
+
         now = time.time()
         if self._wait_started is None:
             self._wait_started = now
@@ -206,6 +207,8 @@ class JobWaiting(BackendTask):
     def conclude(self, progress: JobProgress, verdict: Verdict, reason: str) -> dict[str, Any]:
         """Success: the XCom dict. Failure: cancel if asked, name the failed devices, push the same dict
         under ``job_result`` for a downstream task, and fail without retry."""
+        from airflow_iot_jobs.reporting import failed_device_lines
+
         result = progress.to_dict()
         if progress.failed:
             failures = self.hook.failed_devices(progress.job_id, limit=MAX_FAILED_DEVICES_IN_XCOM)

@@ -1,4 +1,9 @@
-"""``python -m benchmarks._parse_one <dag file> [--structure]``: parse one DAG file in a fresh interpreter.
+"""``python -m benchmarks._parse_one <dag file> [--structure] [--stand-in]``: parse one DAG file in a fresh
+interpreter.
+
+With ``--stand-in`` the same file is parsed with every provider operator and sensor replaced by an
+``EmptyOperator`` stand-in (the modules ``airflow_iot_jobs.operators.*`` / ``airflow_iot_jobs.sensors.*`` are served
+by a finder that hands out the stand-in for any name): the baseline a DAG would cost without this provider.
 
 Airflow's DAG processor already has ``airflow.sdk`` imported when it parses a file, and before it forks the
 parsing process it pre-imports every ``airflow.*`` module the file imports (``[dag_processor]
@@ -12,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.abc
 import importlib.util
 import sys
 import time
@@ -19,10 +25,40 @@ from pathlib import Path
 
 from benchmarks._common import emit, isolate_airflow
 
+STAND_IN_PREFIXES = ("airflow_iot_jobs.operators.", "airflow_iot_jobs.sensors.")
+
+
+class _StandIns(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Serves provider operator/sensor modules whose every attribute is an EmptyOperator stand-in."""
+
+    def find_spec(self, name, path, target=None):  # noqa: ANN001 - importlib protocol
+        if name.startswith(STAND_IN_PREFIXES):
+            return importlib.util.spec_from_loader(name, self)
+        return None
+
+    def create_module(self, spec):  # noqa: ANN001
+        return None
+
+    def exec_module(self, module) -> None:  # noqa: ANN001
+        import inspect
+
+        from airflow.providers.standard.operators.empty import EmptyOperator
+        from airflow.sdk import BaseOperator
+
+        accepted = set(inspect.signature(BaseOperator.__init__).parameters) - {"self", "kwargs"}
+
+        class StandIn(EmptyOperator):
+            def __init__(self, **kwargs) -> None:  # noqa: ANN003
+                super().__init__(**{k: v for k, v in kwargs.items() if k in accepted})
+
+        module.__getattr__ = lambda name: StandIn
+
 
 def main() -> int:
     path = Path(sys.argv[1])
     isolate_airflow()
+    if "--stand-in" in sys.argv:
+        sys.meta_path.insert(0, _StandIns())
     import airflow.sdk  # noqa: F401  (the processor's own import, not the file's cost)
     from airflow.sdk import DAG  # noqa: F401
     from airflow.utils.file import iter_airflow_imports

@@ -156,7 +156,7 @@ def run_trigger(kwargs: dict[str, Any]) -> dict[str, Any]:
             trigger_kwargs["max_poll_interval"] = kwargs.get("max_poll_interval", kwargs["poll_interval"])
         trigger = IoTHubJobTrigger(
             job_id=JOB_ID,
-            conn_id=CONN_ID,
+            hook_params={"iothub_conn_id": CONN_ID},
             end_time=time.time() + 3600,
             early_success=False,
             **trigger_kwargs,

@@ -113,7 +113,7 @@ def main() -> int:
         triggers = [
             IoTHubJobTrigger(
                 job_id=f"wait-{job}",
-                conn_id=conn_id(index),
+                hook_params={"iothub_conn_id": conn_id(index)},
                 poll_interval=INTERVAL,
                 end_time=end,
                 **extra,

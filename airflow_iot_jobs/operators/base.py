@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.sdk import BaseOperator, conf
 
 from airflow_iot_jobs.jobs import ErrorKind, JobPhase, JobServiceError, Verdict, is_template
-from airflow_iot_jobs.polling import PollSchedule
 from airflow_iot_jobs.validation.common import parse_duration_seconds, validate_interval
 from airflow_iot_jobs.waiting import (
     BackendTask,
@@ -33,6 +32,8 @@ from airflow_iot_jobs.waiting import (
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    from airflow_iot_jobs.polling import PollSchedule
 
 DEFAULT_WAIT_TIMEOUT = timedelta(days=7)
 MAX_LAUNCH_BACKOFF = 60.0
@@ -201,6 +202,8 @@ class BaseJobOperator(JobWaiting, BaseOperator):
         return self.wait_by_polling(job_id, schedule, deadline)
 
     def poll_schedule(self) -> PollSchedule:
+        from airflow_iot_jobs.polling import PollSchedule
+
         return PollSchedule(
             validate_interval(self.poll_interval, "poll_interval"),
             validate_interval(self.max_poll_interval, "max_poll_interval"),

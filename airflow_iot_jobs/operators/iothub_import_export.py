@@ -14,13 +14,6 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_iot_jobs.backends import IOTHUB
-from airflow_iot_jobs.hooks.blob_storage import (
-    EXPORT_PERMISSIONS,
-    IMPORT_PERMISSIONS,
-    BlobLocation,
-    DeviceBlobStorage,
-    strip_sas,
-)
 from airflow_iot_jobs.jobs import CompletionThresholds, JobPhase, JobProgress, Verdict
 from airflow_iot_jobs.links import IoTHubJobLink
 from airflow_iot_jobs.operators.base import BaseJobOperator
@@ -36,6 +29,8 @@ from airflow_iot_jobs.validation.azure_storage import validate_blob_name, valida
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    from airflow_iot_jobs.hooks.blob_storage import BlobLocation, DeviceBlobStorage
 
 STORAGE_AUTHENTICATION_TYPES = ("keyBased", "identityBased")
 ERROR_LOG_BLOB = "importErrors.log"
@@ -85,12 +80,16 @@ class IoTHubRegistryJobOperator(BaseJobOperator):
     @property
     def storage(self) -> DeviceBlobStorage:
         if self._storage is None:
+            from airflow_iot_jobs.hooks.blob_storage import DeviceBlobStorage
+
             self._storage = DeviceBlobStorage(wasb_conn_id=self.wasb_conn_id)
         return self._storage
 
     def resolve_container(self, uri: str | None, container: str | None, permissions: str, field: str) -> str:
         """A container URI for the service: given as a SAS URI, or made here (short-lived, least privilege);
         for identity-based auth a plain container URL (the hub's managed identity needs access)."""
+        from airflow_iot_jobs.hooks.blob_storage import strip_sas
+
         if uri:
             if not uri.startswith(("https://", "http://")):
                 raise ValueError(f"{field}_uri: must be an http(s) container URL, got {strip_sas(uri)!r}")
@@ -184,6 +183,7 @@ class IoTHubExportDevicesOperator(IoTHubRegistryJobOperator):
         count_devices: bool = True,
         **kwargs: Any,
     ) -> None:
+
         super().__init__(**kwargs)
         self.container = container
         self.container_uri = container_uri
@@ -199,6 +199,8 @@ class IoTHubExportDevicesOperator(IoTHubRegistryJobOperator):
         return {}
 
     def resolve_locations(self) -> None:
+        from airflow_iot_jobs.hooks.blob_storage import EXPORT_PERMISSIONS, BlobLocation
+
         if self._location is None:
             uri = self.resolve_container(self.container_uri, self.container, EXPORT_PERMISSIONS, "container")
             self._location = BlobLocation(uri, self._blob_name)
@@ -219,6 +221,8 @@ class IoTHubExportDevicesOperator(IoTHubRegistryJobOperator):
         return super().execute(context)
 
     def conclude(self, progress: JobProgress, verdict: Verdict, reason: str) -> dict[str, Any]:
+        from airflow_iot_jobs.hooks.blob_storage import BlobLocation, strip_sas
+
         if verdict is not Verdict.SUCCESS:
             self.job_failed(progress, reason)
         location = self._location or BlobLocation(self.container_uri or "", self._blob_name)
@@ -238,6 +242,8 @@ class IoTHubExportDevicesOperator(IoTHubRegistryJobOperator):
     def count_exported(self, location: BlobLocation) -> int | None:
         """Stream the export once and count its lines; the hub's SAS can only write, so read with our own."""
         from azure.core.exceptions import AzureError
+
+        from airflow_iot_jobs.hooks.blob_storage import BlobLocation
 
         if self.container and self.wasb_conn_id:
             location = BlobLocation(self.storage.container_uri(self.container, "rl"), location.blob_name)
@@ -293,6 +299,7 @@ class IoTHubImportDevicesOperator(IoTHubRegistryJobOperator):
         include_configurations: bool = False,
         **kwargs: Any,
     ) -> None:
+
         super().__init__(**kwargs)
         sources = [s for s in (devices, devices_file, input_blob_name) if s is not None]
         if len(sources) != 1:
@@ -351,6 +358,8 @@ class IoTHubImportDevicesOperator(IoTHubRegistryJobOperator):
         return super().execute(context)
 
     def resolve_locations(self) -> None:
+        from airflow_iot_jobs.hooks.blob_storage import IMPORT_PERMISSIONS, BlobLocation
+
         if self._input is not None:
             return
         input_uri = self.resolve_container(
@@ -421,6 +430,8 @@ class IoTHubImportDevicesOperator(IoTHubRegistryJobOperator):
 
     def import_failures(self, job_id: str) -> list[dict[str, Any]]:
         """Failed lines from this job's error log, numbered by their position in the input blob."""
+        from airflow_iot_jobs.hooks.blob_storage import BlobLocation
+
         assert self._input is not None and self._output_uri is not None
         log = BlobLocation(self._output_uri, ERROR_LOG_BLOB)
         written = self.storage.last_modified(log)

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 
 from airflow_iot_jobs.jobs import Verdict
-from airflow_iot_jobs.polling import PollSchedule
 from airflow_iot_jobs.validation.common import validate_interval
 from airflow_iot_jobs.waiting import (
     JobWaiting,
@@ -85,6 +84,8 @@ class JobThresholdSensor(JobWaiting, BaseSensorOperator):
                 return self.conclude(progress, verdict, reason)
         timeout = to_seconds(self.timeout)
         poke_interval = to_seconds(self.poke_interval)
+        from airflow_iot_jobs.polling import PollSchedule
+
         schedule = PollSchedule(poke_interval, self.max_poll_interval or max(poke_interval, 120.0))
         self.defer_wait(self.job_id, schedule, time.time() + timeout, timeout=timeout)
 
