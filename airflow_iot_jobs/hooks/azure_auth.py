@@ -40,30 +40,33 @@ class EntraAuth:
         return None
 
     def header(self) -> str:
-        if token := self._fresh():
-            return f"Bearer {token}"
-        if self._credential is None:
-            try:
-                from azure import identity
-            except ImportError as err:
-                raise RuntimeError(ENTRA_EXTRA) from err
-            self._credential = self._build(identity)
-        access = self._credential.get_token(self.scope)
-        self._token = (access.token, float(access.expires_on))
-        return f"Bearer {access.token}"
+        if (token := self._fresh()) is None:
+            if self._credential is None:
+                self._credential = self._build(self._identity_module(aio=False))
+            token = self._keep(self._credential.get_token(self.scope))
+        return f"Bearer {token}"
 
     async def aheader(self) -> str:
-        if token := self._fresh():
-            return f"Bearer {token}"
-        if self._acredential is None:
-            try:
-                from azure.identity import aio as identity_aio
-            except ImportError as err:
-                raise RuntimeError(ENTRA_EXTRA) from err
-            self._acredential = self._build(identity_aio)
-        access = await self._acredential.get_token(self.scope)
+        if (token := self._fresh()) is None:
+            if self._acredential is None:
+                self._acredential = self._build(self._identity_module(aio=True))
+            token = self._keep(await self._acredential.get_token(self.scope))
+        return f"Bearer {token}"
+
+    def _keep(self, access: Any) -> str:
         self._token = (access.token, float(access.expires_on))
-        return f"Bearer {access.token}"
+        return access.token
+
+    @staticmethod
+    def _identity_module(aio: bool) -> Any:
+        try:
+            if aio:
+                from azure.identity import aio as identity
+            else:
+                from azure import identity
+        except ImportError as err:
+            raise RuntimeError(ENTRA_EXTRA) from err
+        return identity
 
     def _build(self, identity: Any) -> Any:
         if self.tenant_id and self.client_id and self.client_secret:

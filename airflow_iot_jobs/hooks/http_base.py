@@ -64,6 +64,28 @@ class Reply:
 Flow = Generator[Call, Reply, T]
 
 
+class _Steps:
+    """Walks a flow: hands it each reply (or throws the service's error into it) until it returns."""
+
+    def __init__(self, flow: Flow[Any]) -> None:
+        self.flow = flow
+        self.result: Any = None
+        self.call: Call | None = None
+        self._resume(lambda: next(flow))
+
+    def advance_with(self, outcome: Reply | JobServiceError) -> None:
+        if isinstance(outcome, JobServiceError):
+            self._resume(lambda: self.flow.throw(outcome))
+        else:
+            self._resume(lambda: self.flow.send(outcome))
+
+    def _resume(self, step: Any) -> None:
+        try:
+            self.call = step()
+        except StopIteration as stop:
+            self.call, self.result = None, stop.value
+
+
 @functools.cache
 def shared_tls_context() -> ssl.SSLContext:
     """One CA bundle per process: thousands of waiting triggers share it instead of holding ~1 MB each."""
@@ -112,30 +134,28 @@ class HttpJobsHook(JobsHook, abstract=True):
     # ---------------------------------------------------------------- drivers
 
     def run(self, flow: Flow[T]) -> T:
-        try:
-            call = next(flow)
-            while True:
-                try:
-                    reply = self.send(call)
-                except JobServiceError as err:
-                    call = flow.throw(err)
-                else:
-                    call = flow.send(reply)
-        except StopIteration as stop:
-            return stop.value
+        steps = _Steps(flow)
+        while steps.call is not None:
+            steps.advance_with(self._outcome(steps.call))
+        return steps.result
 
     async def arun(self, flow: Flow[T]) -> T:
+        steps = _Steps(flow)
+        while steps.call is not None:
+            steps.advance_with(await self._aoutcome(steps.call))
+        return steps.result
+
+    def _outcome(self, call: Call) -> Reply | JobServiceError:
         try:
-            call = next(flow)
-            while True:
-                try:
-                    reply = await self.asend(call)
-                except JobServiceError as err:
-                    call = flow.throw(err)
-                else:
-                    call = flow.send(reply)
-        except StopIteration as stop:
-            return stop.value
+            return self.send(call)
+        except JobServiceError as err:
+            return err
+
+    async def _aoutcome(self, call: Call) -> Reply | JobServiceError:
+        try:
+            return await self.asend(call)
+        except JobServiceError as err:
+            return err
 
     def send(self, call: Call) -> Reply:
         if not call.repeatable:

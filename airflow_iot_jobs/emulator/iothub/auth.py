@@ -43,16 +43,6 @@ def sign(resource_uri: str, expiry: int, key: str) -> str:
     return base64.b64encode(hmac.new(base64.b64decode(key), message, hashlib.sha256).digest()).decode("ascii")
 
 
-def build_sas_token(
-    hostname: str, key: str, policy: str = OWNER_POLICY, expiry: int = 0, *, style: str = "sdk"
-) -> str:
-    """A token as the azure-iot-hub SDK (``style="sdk"``) or the docs/CLI (``style="cli"``) writes it."""
-    sr = quote_plus(hostname)
-    signature = sign(sr, expiry, key)
-    sig = quote(signature) if style == "sdk" else quote_plus(signature)
-    return f"SharedAccessSignature sr={sr}&sig={sig}&se={expiry}&skn={policy}"
-
-
 @dataclass(frozen=True)
 class Principal:
     name: str  # policy name, or "bearer"
