@@ -123,6 +123,19 @@ class IoTHubRegistryJobOperator(BaseJobOperator):
 
         return self.blob_name or f"airflow/{derive_job_id(context)}/{default_file}"
 
+    def own_blob_name(self, context: Context) -> str:
+        """The blob only this task instance writes: the job's marker."""
+        raise NotImplementedError
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        self._blob_name = self.own_blob_name(context)
+        return super().execute(context)
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        # a resumed task is a new operator object: what the launch knew is rebuilt from the context
+        self._blob_name = self.own_blob_name(context)
+        return super().execute_complete(context, event)
+
     def marker(self, context: Context, request: dict[str, Any]) -> str:
         return self._blob_name
 
@@ -216,16 +229,17 @@ class IoTHubExportDevicesOperator(IoTHubRegistryJobOperator):
             includeConfigurations=self.include_configurations or None,
         )
 
-    def execute(self, context: Context) -> dict[str, Any]:
-        self._blob_name = self.derived_blob_name(context, "devices.txt")
-        return super().execute(context)
+    def own_blob_name(self, context: Context) -> str:
+        return self.derived_blob_name(context, "devices.txt")
 
     def conclude(self, progress: JobProgress, verdict: Verdict, reason: str) -> dict[str, Any]:
-        from airflow_iot_jobs.hooks.blob_storage import BlobLocation, strip_sas
+        from airflow_iot_jobs.hooks.blob_storage import strip_sas
 
         if verdict is not Verdict.SUCCESS:
             self.job_failed(progress, reason)
-        location = self._location or BlobLocation(self.container_uri or "", self._blob_name)
+        self.resolve_locations()
+        assert self._location is not None
+        location = self._location
         result: dict[str, Any] = {
             "job_id": progress.job_id,
             "status": progress.status,
@@ -353,9 +367,8 @@ class IoTHubImportDevicesOperator(IoTHubRegistryJobOperator):
         for number, record in enumerate(source, start=1):
             yield validate_import_record(record, number, self.import_mode)
 
-    def execute(self, context: Context) -> dict[str, Any]:
-        self._blob_name = self.input_blob_name or self.derived_blob_name(context, "devices.txt")
-        return super().execute(context)
+    def own_blob_name(self, context: Context) -> str:
+        return self.input_blob_name or self.derived_blob_name(context, "devices.txt")
 
     def resolve_locations(self) -> None:
         from airflow_iot_jobs.hooks.blob_storage import IMPORT_PERMISSIONS, BlobLocation
@@ -394,6 +407,7 @@ class IoTHubImportDevicesOperator(IoTHubRegistryJobOperator):
     def conclude(self, progress: JobProgress, verdict: Verdict, reason: str) -> dict[str, Any]:
         if verdict is not Verdict.SUCCESS:
             self.job_failed(progress, reason)
+        self.resolve_locations()
         failures = self.import_failures(progress.job_id)
         lines = self._lines or sum(1 for _ in self.storage.iter_lines(self._input))
         result: dict[str, Any] = {
