@@ -210,3 +210,39 @@ def test_azure_sdk_http_logging_stays_quiet(hub):
 
     IoTHubHook()
     assert logging.getLogger("azure").getEffectiveLevel() >= logging.WARNING
+
+
+def test_a_deferred_wait_logs_its_final_progress_line_once(hub, request, logs):
+    with dag_named(request) as dag:
+        IoTHubDeviceMethodJobOperator(
+            task_id="reboot", query_condition="tags.site = 'sea'", method_name="reboot", deferrable=True, **FAST
+        )
+    result = run_dag(dag)
+    assert result.state == "success", result.states
+    final = [
+        line
+        for line in logs().splitlines()
+        if f"job {result.xcoms['reboot']['job_id']}:" in line and "[completed]" in line and "judged by" in line
+    ]
+    assert len(final) == 1, final
+
+
+def test_dry_run_on_an_import_counts_the_records_and_uploads_nothing(hub, request):
+    from airflow_iot_jobs.operators.iothub import IoTHubImportDevicesOperator
+
+    records = [{"id": f"new-{n}", "importMode": "create"} for n in range(3)]
+    with dag_named(request) as dag:
+        IoTHubImportDevicesOperator(
+            task_id="import", devices=records, input_container_uri="http://127.0.0.1:9/none", dry_run=True
+        )
+    result = run_dag(dag)
+
+    assert result.state == "success", result.states
+    assert result.xcoms["import"] == {
+        "dry_run": True,
+        "job_id": None,
+        "job_type": "import",
+        "target": "the import records",
+        "devices": 3,
+    }
+    assert hub.import_export.list() == []
