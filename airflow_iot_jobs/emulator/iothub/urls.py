@@ -1,7 +1,9 @@
 """The IoT Hub route table (wire contract §1.1). Order matters: the first full match wins.
 
 Routes are derived from the service's published model where one ships with a library (botocore's service
-models for AWS IoT); IoT Hub has none, so this table is written by hand from the REST reference.
+models for AWS IoT). For IoT Hub the table is written from the REST reference and checked against the published
+model in tests: every path is a URL template of azure-iot-hub's generated operations, with the verb of the REST
+spec (``tests/emulator/iothub/test_routes_contract.py``).
 
 ``/jobs/v2/query`` must come before ``/jobs/v2/{id}``, and ``/jobs/create`` before ``/jobs/{id}`` (import/export
 jobs). ``{id}`` is one path segment, so ``/jobs/{id}`` never shadows ``/jobs/v2/...``.

@@ -215,14 +215,20 @@ def test_azure_sdk_http_logging_stays_quiet(hub):
 def test_a_deferred_wait_logs_its_final_progress_line_once(hub, request, logs):
     with dag_named(request) as dag:
         IoTHubDeviceMethodJobOperator(
-            task_id="reboot", query_condition="tags.site = 'sea'", method_name="reboot", deferrable=True, **FAST
+            task_id="reboot",
+            query_condition="tags.site = 'sea'",
+            method_name="reboot",
+            deferrable=True,
+            **FAST,
         )
     result = run_dag(dag)
     assert result.state == "success", result.states
     final = [
         line
         for line in logs().splitlines()
-        if f"job {result.xcoms['reboot']['job_id']}:" in line and "[completed]" in line and "judged by" in line
+        if f"job {result.xcoms['reboot']['job_id']}:" in line
+        and "[completed]" in line
+        and "judged by" in line
     ]
     assert len(final) == 1, final
 
