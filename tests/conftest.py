@@ -1,8 +1,7 @@
-"""Test harness: an isolated Airflow home on SQLite, and IoT Hub emulators on 127.0.0.1."""
+"""An isolated Airflow home on SQLite, and the backends' harnesses (tests/harness/): emulators on 127.0.0.1."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -11,6 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+pytest.register_assert_rewrite("tests.harness")
+
+from tests.harness import HARNESSES, BackendHarness, emulator_fixture  # noqa: E402
 
 # Airflow reads its configuration at import: isolate it before anything imports airflow.
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="airflow-iot-jobs-tests-"))
@@ -22,9 +25,15 @@ os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
 os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "INFO"
 os.environ.setdefault("IOT_JOBS_EXAMPLE_POLL_SECONDS", "0.5")
 
-pytest_plugins = ["tests.azurite"]
+# The IoT Hub harness brings the ``make_hub`` / ``hub`` fixtures; ``tests.harness.figures`` the "reliability
+# figures" section printed at the end of the session.
+pytest_plugins = ["tests.azurite", "tests.harness.iothub", "tests.harness.figures"]
 
-CONN_ID = "azure_iot_hub_default"
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "reliability: a case of the reliability suites (counted in the reliability figures)"
+    )
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -39,42 +48,24 @@ def airflow_db() -> Path:
     return _AIRFLOW_HOME
 
 
-def connection_json(hub, **extra: object) -> str:
-    """The Airflow connection (AIRFLOW_CONN_* JSON) a user would write for this emulator."""
-    return json.dumps(
-        {
-            "conn_type": "azure_iot_hub",
-            "password": hub.connection_string,
-            "extra": {"endpoint_url": hub.endpoint, **extra},
-        }
-    )
-
-
-def use_hub(monkeypatch: pytest.MonkeyPatch, hub, conn_id: str = CONN_ID) -> None:
-    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", connection_json(hub))
+@pytest.fixture(scope="session", params=HARNESSES, ids=[h.name for h in HARNESSES])
+def harness(request: pytest.FixtureRequest) -> BackendHarness:
+    """Each backend's harness in turn: the shared suites in tests/contract/ run once per backend."""
+    return request.param
 
 
 @pytest.fixture
-def make_hub(monkeypatch: pytest.MonkeyPatch) -> Iterator:
-    """Start an emulator with the given options and point the default connection at it."""
-    from airflow_iot_jobs.emulator.iothub.server import IoTHubEmulator
-
-    started = []
-
-    def start(**options: object):
-        options.setdefault("seed", 7)
-        hub = IoTHubEmulator(**options)
-        hub.start()
-        started.append(hub)
-        use_hub(monkeypatch, hub)
-        return hub
-
-    yield start
-    for hub in started:
-        hub.stop()
+def make_emulator(harness: BackendHarness, monkeypatch: pytest.MonkeyPatch) -> Iterator:
+    """Start ``harness``'s emulator with the given options and point the default connection at it."""
+    yield from emulator_fixture(harness, monkeypatch)
 
 
 @pytest.fixture
-def hub(make_hub):
-    """A 300-device fleet, fast clock, no random failures, no offline devices."""
-    return make_hub(devices=300, speed=50.0, offline_rate=0.0, failure_rate=0.0, max_active_jobs=5)
+def logs(capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture):
+    """What the run logged: dag.test() prints the task's own lines and hands other loggers to logging."""
+
+    def read() -> str:
+        captured = capfd.readouterr()
+        return captured.out + captured.err + caplog.text
+
+    return read

@@ -1,13 +1,13 @@
-"""Shared by the reliability suites (tests/test_reliability_*.py, test_fuzz_inputs.py, test_secrets.py).
+"""Shared by the reliability suites (tests/contract/ and their backend-only parts in tests/backends/<backend>/).
 
 * ``FIGURES``: the numbers the issue asks for (cases run, duplicate jobs, fuzzed inputs, requests sent for invalid
-  input, secret occurrences), printed at the end of the session by ``tests/reliability_plugin.py`` (the suites
-  load it with ``pytest_plugins``);
-* ``held_hub``: an emulator on a manual clock, so a job stays queued (or half done) until the test releases it;
+  input, secret occurrences), printed at the end of the session by ``tests/harness/figures.py`` (loaded by
+  ``tests/conftest.py``);
+* ``held_emulator``: an emulator on a manual clock, so a job stays queued (or half done) until the test releases it;
 * ``DagProcess``: a DAG run (dag.test()) in a child process that a test can SIGKILL, like a dying worker;
 * ``run_like_a_worker``: a DAG run through Airflow's real task supervisor (task log files, masking) and triggers
   rebuilt from the metadata DB, for the secrets suite;
-* ``python -m tests.reliability run|work MODULE:FACTORY JSON_KWARGS ISO_DATE [DAG_REL_PATH]``: what the child
+* ``python -m tests.harness.reliability run|work MODULE:FACTORY JSON_KWARGS ISO_DATE [DAG_REL_PATH]``: what the child
   process runs.
 """
 
@@ -63,16 +63,16 @@ def record_jobs(jobs: int) -> None:
 # -------------------------------------------------------------------------------------------------- emulator
 
 
-def held_hub(make_hub: Callable[..., Any], **options: Any) -> Any:
-    """An emulator whose clock only moves when the test says so (``hub.timeline.clock.advance(s)``): a job it
-    accepts stays queued until then, so a test decides exactly when the job may progress."""
+def held_emulator(make_emulator: Callable[..., Any], **options: Any) -> Any:
+    """An emulator whose clock only moves when the test says so (``release``): a job it accepts stays queued until
+    then, so a test decides exactly when the job may progress. ``make_emulator``: a ``make_<backend>`` fixture."""
     from airflow_iot_jobs.emulator.clock import ManualClock
 
     options.setdefault("devices", 200)
     options.setdefault("offline_rate", 0.0)
     options.setdefault("failure_rate", 0.0)
     options.setdefault("max_active_jobs", 5)
-    return make_hub(clock=ManualClock(), **options)
+    return make_emulator(clock=ManualClock(), **options)
 
 
 def release(hub: Any, seconds: float = 600.0) -> None:
@@ -166,7 +166,7 @@ class DagProcess:
         self.log_path = log_path
         self._log = log_path.open("wb")
         env = {**os.environ, **(extra_env or {})}
-        command = [sys.executable, "-m", "tests.reliability", "run", factory, json.dumps(kwargs)]
+        command = [sys.executable, "-m", "tests.harness.reliability", "run", factory, json.dumps(kwargs)]
         command.append(logical_date.isoformat())
         if like_a_worker is not None:
             command[3] = "work"
@@ -364,7 +364,7 @@ def run_like_a_worker(dag: Any, logical_date: datetime, dag_rel_path: str) -> di
 def _main(argv: list[str]) -> int:
     if len(argv) not in (4, 5) or argv[0] not in ("run", "work"):
         print(
-            "usage: python -m tests.reliability run|work MODULE:FACTORY JSON_KWARGS ISO_DATE [DAG_REL_PATH]",
+            "usage: python -m tests.harness.reliability run|work MODULE:FACTORY JSON_KWARGS ISO_DATE [DAG_REL_PATH]",
             file=sys.stderr,
         )
         return 2

@@ -1,10 +1,5 @@
-"""Fault injection in the emulator, and every example DAG reaching its right end state through 20 % faults.
-
-The emulator's ``fault_rate`` / ``fault_kinds`` (CLI ``--fault-rate`` / ``--fault-kinds``) make a share of the
-authenticated requests answer 500 ``ServerError``, 503 ``ServiceUnavailable`` or 429 ``ThrottlingException`` (every
-other one with ``Retry-After: 1``), drop the connection before applying the request (``reset``) or after
-(``reset-after``), or answer late (``slow``) — deterministically for the emulator's seed.
-"""
+"""Fault injection, IoT-Hub-only part (the rest is tests/contract/test_faults.py): the IoT Hub error envelope,
+the CLI's fault options, and every example DAG reaching its right end state through 20 % faults."""
 
 from __future__ import annotations
 
@@ -12,7 +7,6 @@ import importlib.util
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,112 +15,20 @@ from typing import Any
 import pytest
 import requests
 
-from airflow_iot_jobs.emulator.faults import FAULT_KINDS, FaultInjector, parse_fault_kinds
-from airflow_iot_jobs.emulator.http import Request
 from airflow_iot_jobs.emulator.iothub.server import IoTHubEmulator
 from airflow_iot_jobs.query.iothub import parse_condition
+from tests.contract.test_faults import EVERY_KIND
 from tests.dag_runs import run_dag
-from tests.reliability import FIGURES, record_jobs
+from tests.harness.iothub import API, IOTHUB_HARNESS, sas
+from tests.harness.reliability import FIGURES, record_jobs
 
-pytest_plugins = ["tests.reliability_plugin"]
+pytestmark = pytest.mark.reliability
 
-API = {"api-version": "2021-04-12"}
-EXAMPLES = Path(__file__).resolve().parent.parent / "example_dags"
-EVERY_KIND = ("500", "503", "429", "reset", "reset-after", "slow")
-
-
-def sas(hub: IoTHubEmulator) -> dict[str, str]:
-    from azure.iot.hub.auth import SasToken
-
-    return {"Authorization": str(SasToken(hub.hostname, hub.policy_keys["iothubowner"], "iothubowner"))}
+EXAMPLES = Path(__file__).resolve().parents[3] / "example_dags"
 
 
 def put_job(hub: IoTHubEmulator, job_id: str) -> requests.Response:
-    body = {
-        "jobId": job_id,
-        "type": "scheduleUpdateTwin",
-        "queryCondition": "*",
-        "updateTwin": {"etag": "*", "tags": {"a": 1}},
-    }
-    return requests.put(
-        f"{hub.endpoint}/jobs/v2/{job_id}", params=API, json=body, headers=sas(hub), timeout=10
-    )
-
-
-def fake_request(method: str = "GET", path: str = "/jobs/v2/x") -> Request:
-    return Request(method=method, path=path, query={}, headers={})
-
-
-# ---------------------------------------------------------------------------------------------- the injector
-
-
-def decisions(injector: FaultInjector, n: int = 400) -> list[str | None]:
-    out = []
-    for i in range(n):
-        fault = injector.decide(fake_request(path=f"/jobs/v2/j{i}"))
-        out.append(None if fault is None else fault.kind)
-    return out
-
-
-def test_faults_are_deterministic_for_a_seed_and_differ_between_seeds():
-    one = decisions(FaultInjector(0.2, "all", seed=11))
-    again = decisions(FaultInjector(0.2, "all", seed=11))
-    other = decisions(FaultInjector(0.2, "all", seed=12))
-    assert one == again
-    assert one != other
-    share = sum(k is not None for k in one) / len(one)
-    assert 0.13 < share < 0.27
-    assert {k for k in one if k} == set(EVERY_KIND)
-
-
-def test_rate_zero_never_faults_rate_one_always_and_only_the_chosen_kinds():
-    assert set(decisions(FaultInjector(0.0, "all", seed=1), 100)) == {None}
-    assert set(decisions(FaultInjector(1.0, "503,reset", seed=1), 100)) == {"503", "reset"}
-    assert parse_fault_kinds("all") == FAULT_KINDS
-    assert parse_fault_kinds(" 429 , slow,429") == ("429", "slow")
-    assert FaultInjector().kinds == ("500", "503", "429", "reset", "slow")
-
-
-@pytest.mark.parametrize(
-    "options, message",
-    [
-        ({"rate": 1.5}, "within \\[0, 1\\]"),
-        ({"rate": -0.1}, "within \\[0, 1\\]"),
-        ({"kinds": "500,teapot"}, "unknown fault kind 'teapot'"),
-        ({"kinds": ""}, "at least one kind"),
-        ({"delay": -1}, ">= 0"),
-    ],
-)
-def test_bad_fault_settings_are_refused(options, message):
-    with pytest.raises(ValueError, match=message):
-        FaultInjector(**options)
-
-
-def test_every_other_429_carries_retry_after_and_scripts_come_first():
-    injector = FaultInjector(0.0, seed=3).script("429", None, "429", "429", "reset-after")
-    faults = [injector.decide(fake_request()) for _ in range(6)]
-    assert [f and f.kind for f in faults] == ["429", None, "429", "429", "reset-after", None]
-    assert [f.retry_after for f in faults if f and f.kind == "429"] == [1, None, 1]
-
-
-def test_max_consecutive_caps_the_bursts():
-    capped = decisions(FaultInjector(0.6, "all", seed=4, max_consecutive=2), 600)
-    streak = longest = 0
-    for kind in capped:
-        streak = streak + 1 if kind else 0
-        longest = max(longest, streak)
-    assert longest == 2
-    assert decisions(FaultInjector(0.6, "all", seed=4, max_consecutive=2), 600) == capped
-
-
-def test_match_limits_faults_to_the_requests_it_names():
-    injector = FaultInjector(1.0, "500", seed=3, match=r"^POST /jobs/create$")
-    assert injector.decide(fake_request("GET", "/jobs")) is None
-    assert injector.decide(fake_request("POST", "/jobs/create")).kind == "500"
-    assert [(f.method, f.path, f.kind) for f in injector.log] == [("POST", "/jobs/create", "500")]
-
-
-# ---------------------------------------------------------------------------------------------- over HTTP
+    return IOTHUB_HARNESS.raw_create(hub, job_id)
 
 
 @pytest.fixture
@@ -149,45 +51,6 @@ def test_error_faults_answer_in_the_iot_hub_envelope_and_apply_nothing(faulty, k
     assert response.headers.get("Retry-After") == ("1" if kind == "429" else None)
     assert faulty.state.get_job("never") is None
     assert faulty.request_log == [("PUT", "/jobs/v2/never", status)]
-
-
-def test_reset_drops_the_connection_and_does_not_apply_the_request(faulty):
-    faulty.faults.script("reset")
-    with pytest.raises(requests.ConnectionError):
-        put_job(faulty, "dropped")
-    assert faulty.state.get_job("dropped") is None
-    assert faulty.request_log == [("PUT", "/jobs/v2/dropped", 0)]
-
-
-def test_reset_after_applies_the_request_then_drops_the_answer(faulty):
-    faulty.faults.script("reset-after")
-    with pytest.raises(requests.ConnectionError):
-        put_job(faulty, "applied")
-    assert faulty.state.get_job("applied") is not None, "reset-after must apply the request"
-    assert faulty.request_log == [("PUT", "/jobs/v2/applied", 0)]
-    assert put_job(faulty, "applied").status_code == 409  # what a blind retry meets
-
-
-def test_slow_answers_correctly_after_the_delay(faulty):
-    faulty.faults.script("slow")
-    started = time.monotonic()
-    response = put_job(faulty, "late")
-    assert time.monotonic() - started >= 0.3
-    assert response.status_code == 200 and response.json()["jobId"] == "late"
-    assert faulty.request_log == [("PUT", "/jobs/v2/late", 200)]
-
-
-def test_faults_never_hit_requests_that_fail_authentication(faulty):
-    faulty.faults.configure(rate=1.0, kinds="500")
-    response = requests.get(
-        f"{faulty.endpoint}/jobs/v2/x", params=API, headers={"Authorization": "nope"}, timeout=10
-    )
-    assert response.status_code == 401
-    assert faulty.faults.log == []
-    assert (
-        requests.get(f"{faulty.endpoint}/jobs/v2/x", params=API, headers=sas(faulty), timeout=10).status_code
-        == 500
-    )
 
 
 def _cli(*args: str) -> subprocess.Popen[str]:

@@ -1,5 +1,7 @@
 """Pytest plugin of the reliability suites: the session-end "reliability figures" section and the ``azurite_or_skip``
-fixture (Azurite, or a skip that says why). Loaded with ``pytest_plugins = ["tests.reliability_plugin"]``."""
+fixture (Azurite, or a skip that says why). Loaded by ``tests/conftest.py``; the cases counted are those marked
+``reliability`` (the modules of the retry matrix, faults, throttling, secrets and fuzz suites, shared and
+backend-only, set ``pytestmark = pytest.mark.reliability``)."""
 
 from __future__ import annotations
 
@@ -7,15 +9,11 @@ from typing import Any
 
 import pytest
 
-from tests.reliability import FIGURES
+from tests.harness.reliability import FIGURES
 
 pytest_plugins = ["tests.azurite"]
 
-SUITES = (
-    "tests/test_reliability_",
-    "tests/test_fuzz_inputs.py",
-    "tests/test_secrets.py",
-)
+MARKER = "reliability"
 
 
 @pytest.fixture(scope="session")
@@ -30,7 +28,7 @@ def azurite_or_skip(request: pytest.FixtureRequest) -> Any:
 
 
 def pytest_runtest_logreport(report: Any) -> None:
-    if not report.nodeid.startswith(SUITES):
+    if MARKER not in report.keywords:
         return
     if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
         outcome = "xfailed" if hasattr(report, "wasxfail") else report.outcome

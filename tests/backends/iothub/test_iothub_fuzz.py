@@ -1,245 +1,46 @@
-"""Bad input, fuzzed (hypothesis): every invalid value of every operator's and the sensor's parameters fails with an
-error that names the field and the rule — when the DAG is parsed (the operator is built) or in ``execute`` before
-any call — and the emulator's request log (and the blob storage's) shows ZERO requests for it.
+"""Bad input, fuzzed (hypothesis), IoT-Hub-only part (the shared parameters are fuzzed in
+tests/contract/test_fuzz.py): query conditions, method names, payloads and device timeouts, twin patches, maximum
+execution times, the identity registry's import records, the export / import operators. Each invalid value fails
+with an error that names the field and the rule, and neither the hub nor the blob service sees a request.
 
 The oracles are independent of the code under test where the rule is the service's: query conditions are valid or
 invalid by construction (generated from the documented syntax, or broken in one stated way), and the dialect must
-agree; elsewhere the identity registry's device-id rule and Azure's container-name rule. The figures
-(inputs tried, requests sent) are printed in the "reliability figures" section at the end of the session.
+agree; elsewhere the identity registry's device-id rule and Azure's container-name rule.
 """
 
 from __future__ import annotations
 
 import json
-import math
-import os
 import re
 import string
-from collections.abc import Callable
-from datetime import datetime, timedelta
-from types import SimpleNamespace
+from datetime import datetime
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, assume, example, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
-from airflow_iot_jobs.emulator.http import EmulatorHTTPServer, Response
-from airflow_iot_jobs.emulator.iothub.server import IoTHubEmulator
-from airflow_iot_jobs.operators.iothub import (
-    IoTHubCancelJobOperator,
-    IoTHubDeviceMethodJobOperator,
-    IoTHubExportDevicesOperator,
-    IoTHubImportDevicesOperator,
-    IoTHubTwinUpdateJobOperator,
-)
 from airflow_iot_jobs.query.errors import QuerySyntaxError
 from airflow_iot_jobs.query.iothub import parse_condition, validate_query_condition
-from airflow_iot_jobs.sensors.iothub import IoTHubJobSensor
-from tests.conftest import connection_json
-from tests.reliability import FIGURES
+from tests.contract.fuzzing import FIGURES, FUZZ, junk, refused, text
+from tests.contract.test_fuzz import bad_durations, bad_thresholds
+from tests.harness import iothub
+from tests.harness.iothub import IOTHUB_HARNESS, quick
 
-pytest_plugins = ["tests.reliability_plugin"]
+pytestmark = pytest.mark.reliability
 
-FUZZ = settings(
-    max_examples=150,
-    deadline=None,
-    database=None,
-    # The same inputs on every run (CI); FUZZ_RANDOM=1 explores new ones (hypothesis prints how to reproduce).
-    derandomize=os.environ.get("FUZZ_RANDOM") != "1",
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
-)
-STORAGE_CONN = "fuzz_storage"
-
-# ------------------------------------------------------------------------------------------------ the harness
-
-
-class Targets:
-    """The hub and a recording stand-in for the blob service: both must see zero requests."""
-
-    def __init__(self, hub: IoTHubEmulator, storage: EmulatorHTTPServer) -> None:
-        self.hub = hub
-        self.storage = storage
-
-    def requests(self) -> int:
-        return len(self.hub.request_log) + len(self.storage.request_log)
+method = quick(iothub.method)
+twin = quick(iothub.twin)
+sensor = iothub.sensor
+export = quick(iothub.export)
+importer = quick(iothub.importer)
+JOB_OPERATORS = {"method": method, "twin": twin}
 
 
 @pytest.fixture(scope="module")
 def targets():
-    storage = EmulatorHTTPServer(lambda request: Response.json({"error": "fuzz"}, status=403)).start()
-    key = "ZnV6ei1rZXk="
-    storage_conn = {
-        "conn_type": "wasb",
-        "extra": {
-            "connection_string": f"DefaultEndpointsProtocol=http;AccountName=fuzz;AccountKey={key};"
-            f"BlobEndpoint={storage.endpoint}/fuzz;"
-        },
-    }
-    with (
-        IoTHubEmulator(devices=20, seed=1, speed=50.0, max_active_jobs=50) as hub,
-        pytest.MonkeyPatch.context() as patch,
-    ):
-        patch.setenv("AIRFLOW_CONN_AZURE_IOT_HUB_DEFAULT", connection_json(hub))
-        patch.setenv(f"AIRFLOW_CONN_{STORAGE_CONN.upper()}", json.dumps(storage_conn))
-        yield Targets(hub, storage)
-    storage.stop()
-
-
-def context(task_id: str) -> dict[str, Any]:
-    ti = SimpleNamespace(
-        dag_id="fuzz",
-        run_id="manual__fuzz",
-        task_id=task_id,
-        map_index=-1,
-        try_number=1,
-        xcom_push=lambda *args, **kwargs: None,
-    )
-    return {"ti": ti, "task_instance": ti, "run_id": "manual__fuzz", "params": {}}
-
-
-def refused(
-    targets: Targets,
-    build: Callable[[], Any],
-    field: str,
-    rule: str | None = None,
-    *,
-    known_bug: bool = False,
-) -> str:
-    """Build the operator (DAG parse) and, if that passes, execute it: an error naming ``field`` (and matching
-    ``rule``) must come out, and no request may reach the hub or the blob service. ``known_bug``: a case marked
-    xfail for a reported library bug (its requests are counted apart)."""
-    from airflow.exceptions import AirflowException
-
-    FIGURES.fuzzed_inputs += 1
-    FIGURES.invalid_inputs_checked += 1
-    before = targets.requests()
-    error: BaseException | None = None
-    try:
-        operator = build()
-        operator.execute(context(operator.task_id))
-    except (ValueError, TypeError, AirflowException) as err:
-        error = err
-    except Exception as err:  # noqa: BLE001 - reported below with the request count
-        error = err
-    sent = targets.requests() - before
-    if known_bug:
-        FIGURES.requests_in_known_bugs += sent
-    else:
-        FIGURES.requests_for_invalid_input += sent
-    assert sent == 0, f"{sent} request(s) sent for an invalid {field}: {error!r}"
-    assert error is not None, f"an invalid {field} was accepted"
-    message = str(error)
-    assert isinstance(error, ValueError | TypeError | AirflowException), f"{type(error).__name__}: {message}"
-    assert field in message, f"the error does not name {field!r}: {message}"
-    assert len(message) > len(field) + 12, f"the error does not state the rule: {message}"
-    if rule is not None:
-        assert re.search(rule, message), f"the error does not state the rule /{rule}/: {message}"
-    return message
-
-
-# Should an invalid value slip through, the launch returns at once instead of waiting for the job.
-QUICK = {"wait_for_completion": False, "poll_interval": 0.2}
-
-
-def method(**overrides: Any) -> IoTHubDeviceMethodJobOperator:
-    options: dict[str, Any] = {
-        "task_id": "fuzz_method",
-        "query_condition": "*",
-        "method_name": "reboot",
-        **QUICK,
-    }
-    options.update(overrides)
-    return IoTHubDeviceMethodJobOperator(**options)
-
-
-def twin(**overrides: Any) -> IoTHubTwinUpdateJobOperator:
-    options: dict[str, Any] = {"task_id": "fuzz_twin", "query_condition": "*", "tags": {"ok": 1}, **QUICK}
-    options.update(overrides)
-    return IoTHubTwinUpdateJobOperator(**options)
-
-
-def sensor(**overrides: Any) -> IoTHubJobSensor:
-    options: dict[str, Any] = {
-        "task_id": "fuzz_sensor",
-        "job_id": "some-job",
-        "poke_interval": 1,
-        "timeout": 5,
-    }
-    options.update(overrides)
-    return IoTHubJobSensor(**options)
-
-
-def export(**overrides: Any) -> IoTHubExportDevicesOperator:
-    options: dict[str, Any] = {
-        "task_id": "fuzz_export",
-        "wasb_conn_id": STORAGE_CONN,
-        "container": "exports",
-        **QUICK,
-    }
-    options.update(overrides)
-    return IoTHubExportDevicesOperator(**options)
-
-
-def importer(**overrides: Any) -> IoTHubImportDevicesOperator:
-    options: dict[str, Any] = {
-        "task_id": "fuzz_import",
-        "wasb_conn_id": STORAGE_CONN,
-        "input_container": "imports",
-        "devices": [{"id": "dev-1", "importMode": "create", "status": "enabled"}],
-        **QUICK,
-    }
-    options.update(overrides)
-    return IoTHubImportDevicesOperator(**options)
-
-
-JOB_OPERATORS = {"method": method, "twin": twin}
-WAITING = {"method": method, "twin": twin, "sensor": sensor}
-
-
-def not_template(value: Any) -> bool:
-    return not (isinstance(value, str) and ("{{" in value or "{%" in value))
-
-
-text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=60).filter(not_template)
-junk = st.one_of(
-    st.integers(),
-    st.floats(allow_nan=True),
-    st.booleans(),
-    st.lists(st.integers(), max_size=3),
-    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
-)
-
-# ------------------------------------------------------------------------------------------------ job ids
-
-# IoT Hub job ids: the identity registry's 128-character rule (written out here, not imported)
-VALID_JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-._]{0,127}")
-JOB_ID_CHARS = string.ascii_letters + string.digits + "-._"
-bad_job_ids = st.one_of(
-    text.filter(lambda s: not VALID_JOB_ID.fullmatch(s)),
-    st.text(JOB_ID_CHARS, min_size=129, max_size=300).map(lambda s: "a" + s),
-    st.sampled_from(
-        ["", " ", "-lead", ".dot", "has space", "slash/inside", "percent%20", "é-accent", "a" * 129]
-    ),
-)
-
-
-@FUZZ
-@given(value=bad_job_ids, kind=st.sampled_from(["method", "twin", "cancel"]))
-def test_job_id(targets, value, kind):
-    if kind != "cancel":
-        assume(value != "")  # an empty (e.g. templated, left blank) job_id means "derive it"
-    if kind == "cancel":
-        refused(targets, lambda: IoTHubCancelJobOperator(task_id="fuzz_cancel", job_id=value), "job_id")
-    else:
-        refused(targets, lambda: JOB_OPERATORS[kind](job_id=value), "job_id")
-
-
-@FUZZ
-@given(value=st.one_of(bad_job_ids, junk.filter(lambda v: not isinstance(v, str))))
-@example(value="has space")
-def test_sensor_job_id(targets, value):
-    refused(targets, lambda: sensor(job_id=value), "job_id")
+    with IOTHUB_HARNESS.fuzz.targets() as targets:
+        yield targets
 
 
 # ------------------------------------------------------------------------------------------------ query conditions
@@ -630,42 +431,6 @@ def test_empty_twin_patch(targets):
     refused(targets, lambda: twin(tags=None, desired_properties=None), "tags / desired_properties")
 
 
-# ------------------------------------------------------------------------------------------------ thresholds
-
-THRESHOLD_OK = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$|^\s*\d+\s*$")
-
-
-def valid_threshold(value: Any) -> bool:
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, int):
-        return value >= 0
-    if isinstance(value, str):
-        match = THRESHOLD_OK.match(value)
-        return bool(match) and (match.group(1) is None or float(match.group(1)) <= 100)
-    return False
-
-
-bad_thresholds = st.one_of(
-    text,
-    st.sampled_from(["95", "95 %x", "101%", "100.01%", "-1%", "-5", "1e3", "½%", "%", "95%%", "0x10"]),
-    st.integers(max_value=-1),
-    st.floats(),
-    st.booleans(),
-    st.lists(st.integers(), max_size=2),
-).filter(lambda v: not_template(v) and not valid_threshold(v))
-
-
-@FUZZ
-@given(
-    kind=st.sampled_from(list(WAITING)),
-    field=st.sampled_from(["success_threshold", "failure_threshold"]),
-    value=bad_thresholds,
-)
-def test_thresholds(targets, kind, field, value):
-    refused(targets, lambda: WAITING[kind](**{field: value}), field, r"percentage|whole number")
-
-
 @FUZZ
 @given(
     kind=st.sampled_from(["export", "import"]),
@@ -677,75 +442,6 @@ def test_thresholds_of_registry_operators(targets, kind, field, value):
     refused(targets, lambda: build(**{field: value}), field)
 
 
-# ------------------------------------------------------------------------------------------------ times and durations
-
-
-def _iso_parses(value: str) -> bool:
-    try:
-        datetime.fromisoformat(value.strip())
-    except ValueError:
-        return False
-    return True
-
-
-bad_start_times = st.one_of(
-    text.filter(lambda s: s.strip() != "" and not _iso_parses(s)),
-    st.datetimes(timezones=st.none()).map(lambda d: d.isoformat()),  # no time zone
-    st.datetimes(timezones=st.none()),
-    st.dates(),
-    st.integers(),
-    st.floats(),
-    st.sampled_from(
-        ["2026-13-01T00:00:00Z", "2026-02-30T00:00:00Z", "tomorrow", "2026/01/01 02:00", "T02:00"]
-    ),
-)
-
-
-@FUZZ
-@given(kind=st.sampled_from(["method", "twin"]), value=bad_start_times)
-def test_start_time(targets, kind, value):
-    refused(targets, lambda: JOB_OPERATORS[kind](start_time=value), "start_time")
-
-
-def _seconds(value: Any) -> float | None:
-    """What a valid duration means in seconds, or None when it is not one (independent reading of the rule)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value.strip())
-        except ValueError:
-            import isodate
-
-            try:
-                parsed = isodate.parse_duration(value.strip())
-            except (isodate.ISO8601Error, ValueError):
-                return None
-            return parsed.total_seconds() if isinstance(parsed, timedelta) else None
-    return None
-
-
-bad_durations = st.one_of(
-    st.floats(max_value=0.999),
-    st.integers(max_value=0),
-    st.just(float("nan")),
-    st.just(float("inf")),
-    st.booleans(),
-    st.timedeltas(max_value=timedelta(seconds=0.999)),
-    st.sampled_from(["P1M", "P2Y", "PT0S", "-PT5M", "soon", "1 hour", "PT", "", "nan", "inf", "-3"]),
-    text,
-    st.none(),
-).filter(
-    lambda v: (
-        not_template(v) and (_seconds(v) is None or not (math.isfinite(_seconds(v)) and _seconds(v) >= 1))
-    )
-)
-
-
 @FUZZ
 @given(
     kind=st.sampled_from(["method", "twin"]),
@@ -753,57 +449,6 @@ bad_durations = st.one_of(
 )
 def test_max_execution_time(targets, kind, value):
     refused(targets, lambda: JOB_OPERATORS[kind](max_execution_time=value), "max_execution_time")
-
-
-@FUZZ
-@given(
-    kind=st.sampled_from(["method", "twin", "export"]), value=bad_durations.filter(lambda v: v is not None)
-)
-def test_wait_timeout(targets, kind, value):
-    build = {"method": method, "twin": twin, "export": export}[kind]
-    refused(targets, lambda: build(timeout=value), "timeout")
-
-
-# ------------------------------------------------------------------------------------------------ guards and intervals
-
-
-@FUZZ
-@given(
-    kind=st.sampled_from(["method", "twin", "import"]),
-    # a digit string is a valid count (what a rendered template gives); a template itself is checked after rendering
-    value=st.one_of(
-        st.integers(max_value=-1),
-        st.floats(),
-        st.booleans(),
-        text.filter(lambda s: not re.fullmatch(r"[0-9]+", s.strip()) and "{{" not in s and "{%" not in s),
-    ),
-)
-def test_max_devices(targets, kind, value):
-    build = {"method": method, "twin": twin, "import": importer}[kind]
-    refused(targets, lambda: build(max_devices=value), "max_devices")
-
-
-bad_intervals = st.one_of(
-    st.floats(max_value=0),
-    st.integers(max_value=0),
-    st.just(float("nan")),
-    st.just(float("inf")),
-    text,
-    st.booleans(),
-)
-
-
-@FUZZ
-@given(
-    kind=st.sampled_from(["method", "twin", "sensor"]),
-    field=st.sampled_from(["poll_interval", "max_poll_interval"]),
-    value=bad_intervals,
-)
-@example(kind="method", field="max_poll_interval", value="soon")
-def test_poll_intervals(targets, kind, field, value):
-    if kind == "sensor" and field == "poll_interval":
-        field = "poke_interval"
-    refused(targets, lambda: WAITING[kind](**{field: value}), field)
 
 
 # ------------------------------------------------------------------------------------------------ import records
@@ -959,6 +604,6 @@ def test_values_at_the_limits_are_accepted_by_client_and_hub(targets):
     deep = nest(10)
     tags = twin(tags=deep).build_request()["tags"]
     hook.create_twin_update_job("limit-depth", "*", tags=tags)
-    assert {"limit-payload", "limit-depth"} <= set(targets.hub.state.jobs)
+    assert {"limit-payload", "limit-depth"} <= set(targets.emulator.state.jobs)
     for job_id in ("limit-payload", "limit-depth"):
         hook.cancel_job(job_id)

@@ -1,9 +1,9 @@
-"""Exactly-once launch: the retry matrix. Every case is a real DAG run (dag.test(), in this process or in a
-child process that gets SIGKILLed) against the emulator, and ends by counting the jobs the hub holds for the
-task instance: exactly one, whatever happened to the worker, the triggerer or the task.
+"""Exactly-once launch: the retry matrix, for every backend's harness. Every case is a real DAG run (dag.test(),
+in this process or in a child process that gets SIGKILLed) against the emulator, and ends by counting the jobs
+the emulator holds for the task instance: exactly one, whatever happened to the worker, the triggerer or the task.
 
-The emulator runs on a manual clock (``held_hub``): a job it accepts stays queued until the test releases it,
-so "the job is still running when the worker dies" is a fact of the test, not a race.
+The emulator runs on a manual clock (``held_emulator``): a job it accepts stays queued until the test releases
+it, so "the job is still running when the worker dies" is a fact of the test, not a race.
 """
 
 from __future__ import annotations
@@ -17,26 +17,19 @@ from typing import Any
 import pytest
 from airflow.sdk import DAG
 
-from airflow_iot_jobs.operators.iothub import IoTHubDeviceMethodJobOperator, IoTHubTwinUpdateJobOperator
 from tests.dag_runs import run_dag
-from tests.reliability import (
-    DagProcess,
-    held_hub,
-    record_jobs,
-    release,
-    requests_matching,
-    wait_until,
-    when,
-)
+from tests.harness import BackendHarness, harness_named
+from tests.harness.reliability import DagProcess, held_emulator, record_jobs, wait_until, when
 
-pytest_plugins = ["tests.reliability_plugin"]
+pytestmark = pytest.mark.reliability
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
-FACTORY = "tests.test_reliability_matrix:reboot_dag"
+FACTORY = "tests.contract.test_retry_matrix:reboot_dag"
 
 
-def reboot_dag(dag_id: str, **operator: Any) -> DAG:
-    """One method job over every device; ``operator`` overrides (deferrable, execution_timeout, …)."""
+def reboot_dag(dag_id: str, backend: str, **operator: Any) -> DAG:
+    """One device job over every device, by the harness named ``backend``; ``operator`` overrides (deferrable,
+    execution_timeout, …)."""
     retries = operator.pop("retries", 0)
     timeout = operator.pop("execution_timeout", None)
     with DAG(
@@ -45,10 +38,10 @@ def reboot_dag(dag_id: str, **operator: Any) -> DAG:
         start_date=START,
         default_args={"retries": retries, "retry_delay": timedelta(0)},
     ) as dag:
-        IoTHubDeviceMethodJobOperator(
+        harness_named(backend).job_operator(
             task_id="reboot",
-            query_condition="*",
-            method_name="reboot",
+            devices="*",
+            action="reboot",
             poll_interval=0.3,
             max_poll_interval=0.5,
             execution_timeout=None if timeout is None else timedelta(seconds=timeout),
@@ -57,41 +50,47 @@ def reboot_dag(dag_id: str, **operator: Any) -> DAG:
     return dag
 
 
-def the_job(hub, result_xcom: dict[str, Any] | None = None) -> str:
-    """The hub holds exactly one job (and it is the one the task reports)."""
-    jobs = list(hub.state.jobs)
+def the_job(harness: BackendHarness, emulator, result_xcom: dict[str, Any] | None = None) -> str:
+    """The emulator holds exactly one job (and it is the one the task reports)."""
+    jobs = harness.remote_jobs(emulator)
     record_jobs(len(jobs))
-    assert len(jobs) == 1, f"expected one job, the hub holds {jobs}"
+    assert len(jobs) == 1, f"expected one job, the emulator holds {jobs}"
     if result_xcom is not None:
         assert result_xcom["job_id"] == jobs[0]
     return jobs[0]
 
 
-def created(hub) -> bool:
-    return requests_matching(hub, "PUT", "/jobs/v2/", 200) > 0
+def created(harness: BackendHarness, emulator) -> bool:
+    return harness.requests(emulator, "create", 200) > 0
 
 
-def reattached(hub) -> bool:
-    return requests_matching(hub, "PUT", "/jobs/v2/", 409) > 0
+def reattached(harness: BackendHarness, emulator) -> bool:
+    return harness.requests(emulator, "create", harness.codes["already_exists_status"]) > 0
+
+
+def progress_reads(harness: BackendHarness, emulator) -> int:
+    return harness.requests(emulator, "progress")
 
 
 # ---------------------------------------------------------------------------------------------------------- (a)
 
 
-def test_a_first_try_dies_after_the_create_call_and_the_retry_reattaches(make_hub, request):
+def test_a_first_try_dies_after_the_create_call_and_the_retry_reattaches(harness, make_emulator, request):
     """Try 1 creates the job, then ``execution_timeout`` kills it while it waits (no XCom pushed); try 2 gets
-    409 for the same derived id and re-attaches instead of launching another job."""
-    hub = held_hub(make_hub)
-    dag = reboot_dag("reliability_a_timeout", retries=1, execution_timeout=3)
+    "already exists" for the same derived id and re-attaches instead of launching another job."""
+    emulator = held_emulator(make_emulator)
+    dag = reboot_dag(f"reliability_a_timeout_{harness.name}", harness.name, retries=1, execution_timeout=3)
     day = datetime(2026, 2, 1, tzinfo=UTC)
-    with when(lambda: reattached(hub), lambda: release(hub)):
+    with when(lambda: reattached(harness, emulator), lambda: harness.release(emulator)):
         result = run_dag(dag, logical_date=day, run_after=day)
 
     assert result.states == {"reboot": "success"}
     assert result.tries == {"reboot": 2}, "the first try must have died"
-    job = the_job(hub, result.xcoms["reboot"])
+    job = the_job(harness, emulator, result.xcoms["reboot"])
     assert result.xcoms["reboot"]["succeeded"] == 200
-    assert requests_matching(hub, "PUT", f"/jobs/v2/{job}") == 2  # created once, refused once (409)
+    assert (
+        harness.requests(emulator, "create", suffix=job) == 2
+    )  # created once, refused once (already exists)
 
 
 # ---------------------------------------------------------------------------------------------------------- (b)
@@ -99,36 +98,33 @@ def test_a_first_try_dies_after_the_create_call_and_the_retry_reattaches(make_hu
 
 @pytest.mark.slow
 @pytest.mark.parametrize("moment", ["right-after-create", "mid-wait"])
-def test_b_worker_sigkilled_then_the_task_instance_runs_again(make_hub, tmp_path, moment):
-    """The worker process running the task is SIGKILLed — right after the hub answered the create call (before
+def test_b_worker_sigkilled_then_the_task_instance_runs_again(harness, make_emulator, tmp_path, moment):
+    """The worker process running the task is SIGKILLed — right after the emulator answered the create call (before
     any XCom), or while it waits on a half-done job — and the same task instance runs again in a new process."""
-    hub = held_hub(make_hub)
+    emulator = held_emulator(make_emulator)
     day = datetime(2026, 2, 2, tzinfo=UTC)
-    kwargs = {"dag_id": f"reliability_b_{moment.replace('-', '_')}"}
+    kwargs = {"dag_id": f"reliability_b_{moment.replace('-', '_')}_{harness.name}", "backend": harness.name}
 
     worker = DagProcess(FACTORY, kwargs, day, tmp_path / "worker-1.log")
     try:
-        wait_until("the create call", lambda: created(hub))
+        wait_until("the create call", lambda: created(harness, emulator))
         if moment == "mid-wait":
-            release(hub, 2.5)  # the job starts and gets about half way
-            polls = requests_matching(hub, "GET", "/jobs/v2/")
-            wait_until(
-                "two more progress reads", lambda: requests_matching(hub, "GET", "/jobs/v2/") >= polls + 2
-            )
-            job = hub.state.get_job(next(iter(hub.state.jobs)))
-            stats = job["deviceJobStatistics"]
-            assert job["status"] == "running" and 0 < stats["succeededCount"] < stats["deviceCount"]
+            harness.release(emulator, 2.5)  # the job starts and gets about half way
+            polls = progress_reads(harness, emulator)
+            wait_until("two more progress reads", lambda: progress_reads(harness, emulator) >= polls + 2)
+            job = harness.remote_status(emulator, harness.remote_jobs(emulator)[0])
+            assert job["phase"] == "running" and 0 < job["done"] < job["total"]
     finally:
         worker.kill()
     assert worker.popen.returncode == -9
     assert "RESULT" not in worker.output()
 
     again = DagProcess(FACTORY, kwargs, day, tmp_path / "worker-2.log")
-    with when(lambda: reattached(hub), lambda: release(hub)):
+    with when(lambda: reattached(harness, emulator), lambda: harness.release(emulator)):
         result = again.result()
 
     assert result["states"] == {"reboot": "success"}, again.output()[-3000:]
-    the_job(hub, result["xcoms"]["reboot"])
+    the_job(harness, emulator, result["xcoms"]["reboot"])
     assert result["xcoms"]["reboot"]["succeeded"] == 200
 
 
@@ -151,7 +147,9 @@ def _stored_trigger(db: str, job_ids: set[str]) -> tuple[int, str, dict[str, Any
 
 
 @pytest.mark.slow
-def test_c_trigger_rebuilt_from_its_stored_kwargs_in_a_fresh_event_loop(make_hub, tmp_path, airflow_db):
+def test_c_trigger_rebuilt_from_its_stored_kwargs_in_a_fresh_event_loop(
+    harness, make_emulator, tmp_path, airflow_db
+):
     """The process hosting the trigger dies mid-wait (SIGKILL). The trigger is rebuilt from the row the
     execution API stored in the ``trigger`` table — decrypted and decoded as the triggerer does — and run in a
     fresh event loop; its event resumes the task instance through Airflow's Trigger.submit_event. The rebuilt
@@ -163,37 +161,35 @@ def test_c_trigger_rebuilt_from_its_stored_kwargs_in_a_fresh_event_loop(make_hub
     from airflow.utils.state import TaskInstanceState
     from sqlalchemy import select
 
-    from airflow_iot_jobs.triggers.iothub import IoTHubJobTrigger
-
-    hub = held_hub(make_hub)
+    emulator = held_emulator(make_emulator)
     day = datetime(2026, 2, 3, tzinfo=UTC)
-    dag_id = "reliability_c_triggerer_restart"
-    kwargs = {"dag_id": dag_id, "deferrable": True, "timeout": 600}
+    dag_id = f"reliability_c_triggerer_restart_{harness.name}"
+    kwargs = {"dag_id": dag_id, "backend": harness.name, "deferrable": True, "timeout": 600}
     db = str(airflow_db / "airflow.db")
 
     host = DagProcess(FACTORY, kwargs, day, tmp_path / "triggerer-1.log")
     try:
-        wait_until("the create call", lambda: created(hub))
-        row = wait_until("the stored trigger", lambda: _stored_trigger(db, set(hub.state.jobs)), timeout=60)
-        polls = requests_matching(hub, "GET", "/jobs/v2/")
-        wait_until(
-            "the trigger's progress reads", lambda: requests_matching(hub, "GET", "/jobs/v2/") >= polls + 2
+        wait_until("the create call", lambda: created(harness, emulator))
+        row = wait_until(
+            "the stored trigger", lambda: _stored_trigger(db, set(harness.remote_jobs(emulator))), timeout=60
         )
+        polls = progress_reads(harness, emulator)
+        wait_until("the trigger's progress reads", lambda: progress_reads(harness, emulator) >= polls + 2)
     finally:
         host.kill()
     trigger_id, classpath, stored = row
-    assert classpath == "airflow_iot_jobs.triggers.iothub.IoTHubJobTrigger"
+    assert classpath == harness.backend.trigger
 
     # What the triggerer does with a trigger row (TriggerRunner.create_triggers: decrypt, decode, instantiate),
     # in a fresh event loop.
-    trigger = IoTHubJobTrigger(**stored)
-    job_id = next(iter(hub.state.jobs))
+    trigger = harness.backend.trigger_class()(**stored)
+    job_id = harness.remote_jobs(emulator)[0]
     assert stored["job_id"] == job_id
 
     async def first_event() -> dict[str, Any]:
         return (await anext(trigger.run())).payload
 
-    with when(lambda: True, lambda: release(hub)):
+    with when(lambda: True, lambda: harness.release(emulator)):
         payload = asyncio.run(first_event())
     assert payload["status"] == "success"
 
@@ -209,8 +205,8 @@ def test_c_trigger_rebuilt_from_its_stored_kwargs_in_a_fresh_event_loop(make_hub
 
     result = _resume(dag_id, "reboot", reboot_dag(**kwargs))
     assert result["state"] == "success"
-    the_job(hub, result["xcom"])
-    assert requests_matching(hub, "PUT", "/jobs/v2/") == 1
+    the_job(harness, emulator, result["xcom"])
+    assert harness.requests(emulator, "create") == 1
 
 
 def _resume(dag_id: str, task_id: str, dag: DAG) -> dict[str, Any]:
@@ -246,11 +242,12 @@ def _resume(dag_id: str, task_id: str, dag: DAG) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("deferrable", [False, True], ids=["polling", "deferrable"])
-def test_d_cleared_task_rerun_reattaches_to_its_job(make_hub, deferrable):
+def test_d_cleared_task_rerun_reattaches_to_its_job(harness, make_emulator, deferrable):
     """The user clears the task and it runs again (dag.test() for the same logical date and run id clears the
     task instances and runs them): the rerun finds the job its first run launched and returns its verdict."""
-    hub = make_hub(devices=200, speed=50.0, offline_rate=0.0, max_active_jobs=5)
-    dag = reboot_dag(f"reliability_d_{'deferrable' if deferrable else 'polling'}", deferrable=deferrable)
+    emulator = make_emulator(devices=200, speed=50.0, offline_rate=0.0, max_active_jobs=5)
+    mode = "deferrable" if deferrable else "polling"
+    dag = reboot_dag(f"reliability_d_{mode}_{harness.name}", harness.name, deferrable=deferrable)
     day = datetime(2026, 2, 4, tzinfo=UTC)
 
     first = run_dag(dag, logical_date=day, run_after=day)
@@ -258,22 +255,5 @@ def test_d_cleared_task_rerun_reattaches_to_its_job(make_hub, deferrable):
 
     assert first.states == second.states == {"reboot": "success"}
     assert first.xcoms["reboot"] == second.xcoms["reboot"]
-    the_job(hub, second.xcoms["reboot"])
-    assert requests_matching(hub, "PUT", "/jobs/v2/", 409) == 1
-
-
-def test_d_cleared_twin_job_does_not_patch_twins_twice(make_hub):
-    """A twin patch with a date stamp is not idempotent in effect: rerunning the cleared task must not launch
-    it again (one job, and the devices' twins were patched once)."""
-    hub = make_hub(devices=150, speed=50.0, offline_rate=0.0, max_active_jobs=5)
-    with DAG("reliability_d_twin", schedule=None, start_date=START) as dag:
-        IoTHubTwinUpdateJobOperator(
-            task_id="tag", query_condition="*", tags={"window": "{{ ds }}"}, poll_interval=0.3
-        )
-    day = datetime(2026, 2, 5, tzinfo=UTC)
-    for _ in range(2):
-        result = run_dag(dag, logical_date=day, run_after=day)
-        assert result.states == {"tag": "success"}
-    job = the_job(hub, result.xcoms["tag"])
-    rows = hub.state.device_job_rows(job)
-    assert len(rows) == 150 and {row["status"] for row in rows} == {"completed"}
+    the_job(harness, emulator, second.xcoms["reboot"])
+    assert harness.requests(emulator, "create", harness.codes["already_exists_status"]) == 1

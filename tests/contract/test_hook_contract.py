@@ -1,0 +1,154 @@
+"""The hook contract, for every backend's harness, over real HTTP against its emulator: progress / aprogress,
+cancel / acancel (where the backend can cancel), failed_devices, count_devices, not-found errors, and a hook built
+from ``hook_params`` as operators and triggers build it. (The backends' own hook methods — IoT Hub: job queries,
+device job rows and reports, connection strings — are tested in tests/backends/<backend>/.)"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from airflow_iot_jobs.jobs import JobPhase, JobProgress, JobServiceError
+from tests.harness import BackendHarness
+
+
+def wait_terminal(hook, job_id: str) -> JobProgress:
+    for _ in range(400):
+        progress = hook.progress(job_id)
+        if progress.terminal:
+            return progress
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not end")
+
+
+@pytest.fixture
+def fleet(make_emulator):
+    """250 devices, a tenth of them offline (they fail every job), a fast clock."""
+    return make_emulator(devices=250, speed=50.0, offline_rate=0.1, failure_rate=0.0, max_active_jobs=50)
+
+
+def test_the_hook_is_built_from_hook_params(harness: BackendHarness, fleet):
+    hook = harness.hook()
+    assert isinstance(hook, harness.backend.hook_class())
+    assert hook.backend is harness.backend
+    assert hook.supports_cancel is harness.backend.supports_cancel
+    assert set(harness.hook_params()) == set(harness.backend.hook_param_names)
+
+
+def test_progress_counts_every_targeted_device_until_the_job_ends(harness: BackendHarness, fleet):
+    harness.launch(fleet, "contract-progress", action="ping")
+    hook = harness.hook()
+    first = hook.progress("contract-progress")
+    assert first.job_id == "contract-progress" and first.targeted in (0, 250)
+    assert first.succeeded + first.failed + first.running + first.pending <= 250
+
+    final = wait_terminal(hook, "contract-progress")
+    offline = final.failed
+    assert final.phase is JobPhase.COMPLETED or final.phase.terminal
+    assert (final.targeted, final.succeeded + final.failed) == (250, 250)
+    assert 0 < offline < 250, "a tenth of the fleet is offline: some devices must fail"
+    assert final.running == final.pending == 0
+    assert final.to_dict()["job_id"] == "contract-progress"
+
+
+def test_aprogress_agrees_with_progress(harness: BackendHarness, fleet):
+    harness.launch(fleet, "contract-async", action="ping")
+    final = wait_terminal(harness.hook(), "contract-async")
+
+    async def read() -> JobProgress:
+        hook = harness.hook()
+        try:
+            return await hook.aprogress("contract-async")
+        finally:
+            await hook.aclose()
+
+    again = asyncio.run(read())
+    assert (again.job_id, again.targeted, again.succeeded, again.failed) == (
+        final.job_id,
+        final.targeted,
+        final.succeeded,
+        final.failed,
+    )
+    assert again.terminal
+
+
+def test_failed_devices_name_each_device_and_its_error(harness: BackendHarness, fleet):
+    harness.launch(fleet, "contract-failed", action="ping")
+    final = wait_terminal(harness.hook(), "contract-failed")
+    assert final.failed > 5
+
+    failures = harness.hook().failed_devices("contract-failed", limit=5)
+    assert len(failures) == 5
+    assert len({failure.device_id for failure in failures}) == 5
+    assert all(failure.device_id and failure.code for failure in failures)
+    everything = harness.hook().failed_devices("contract-failed", limit=10_000)
+    assert len(everything) == final.failed
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["cancel", "acancel"])
+def test_cancel_ends_a_running_job_and_returns_its_progress(
+    harness: BackendHarness, make_emulator, asynchronous
+):
+    if not harness.backend.supports_cancel:
+        pytest.skip(f"{harness.backend.name} cannot cancel a job")
+    emulator = make_emulator(devices=300, speed=0.5, offline_rate=0.0)
+    harness.launch(emulator, "contract-cancel", action="reboot")
+
+    if asynchronous:
+
+        async def cancel() -> JobProgress:
+            hook = harness.hook()
+            try:
+                return await hook.acancel("contract-cancel")
+            finally:
+                await hook.aclose()
+
+        progress = asyncio.run(cancel())
+    else:
+        progress = harness.hook().cancel("contract-cancel")
+
+    assert progress.job_id == "contract-cancel" and progress.terminal
+    assert progress.phase is JobPhase.CANCELLED
+    assert harness.remote_status(emulator, "contract-cancel")["phase"] == "cancelled"
+    assert harness.hook().progress("contract-cancel").phase is JobPhase.CANCELLED
+
+
+def test_count_devices_counts_what_a_target_selects(harness: BackendHarness, fleet):
+    if not harness.backend.supports_count:
+        pytest.skip(f"{harness.backend.name} cannot count the devices a target selects")
+    hook = harness.hook()
+    everything, some = (
+        operator.target(operator.build_request())
+        for operator in (
+            harness.job_operator(task_id="count_all", devices="*"),
+            harness.job_operator(task_id="count_some", devices={"site": "ams"}),
+        )
+    )
+    assert hook.count_devices(everything) == 250
+    harness.launch(fleet, "contract-count", devices={"site": "ams"}, action="ping")
+    assert 0 < hook.count_devices(some) == wait_terminal(hook, "contract-count").targeted < 250
+
+
+def test_an_unknown_job_is_not_found(harness: BackendHarness, fleet):
+    hook = harness.hook()
+    with pytest.raises(JobServiceError) as err:
+        hook.progress("never-launched")
+    assert err.value.status == 404 and err.value.code in harness.codes["not_found"]
+    assert err.value.kind == "not_found"
+
+    async def aread() -> None:
+        async_hook = harness.hook()
+        try:
+            await async_hook.aprogress("never-launched")
+        finally:
+            await async_hook.aclose()
+
+    with pytest.raises(JobServiceError) as err:
+        asyncio.run(aread())
+    assert err.value.status == 404 and err.value.code in harness.codes["not_found"]
+    if harness.backend.supports_cancel:
+        with pytest.raises(JobServiceError) as err:
+            hook.cancel("never-launched")
+        assert err.value.status == 404 and err.value.code in harness.codes["not_found"]
