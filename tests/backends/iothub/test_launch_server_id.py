@@ -12,7 +12,9 @@ from airflow.sdk import DAG
 
 from airflow_iot_jobs.operators.iothub import IoTHubExportDevicesOperator
 from tests.dag_runs import run_dag
-from tests.reliability import held_hub, record_jobs, ticking
+from tests.harness.reliability import held_hub, record_jobs, ticking
+
+pytestmark = pytest.mark.reliability
 
 STORAGE = "iot_registry_storage"
 START = datetime(2026, 1, 1, tzinfo=UTC)
