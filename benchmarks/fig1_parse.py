@@ -45,7 +45,8 @@ def main() -> int:
     heavy_by_file: dict[str, list[str]] = {}
     baseline_heavy: set[str] = set()
     for path in sorted((ROOT / "example_dags").glob("*.py")):
-        shape = run_child("benchmarks._parse_one", str(path), "--structure", env=env)  # also warms the byte code
+        # the first run also writes the byte code both sides then read
+        shape = run_child("benchmarks._parse_one", str(path), "--structure", env=env)
         run_child("benchmarks._parse_one", str(path), "--stand-in", env=env)
         ours, base = [], []
         for _ in range(repeats):
