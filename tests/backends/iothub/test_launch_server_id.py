@@ -12,7 +12,7 @@ from airflow.sdk import DAG
 
 from airflow_iot_jobs.operators.iothub import IoTHubExportDevicesOperator
 from tests.dag_runs import run_dag
-from tests.harness.reliability import held_hub, record_jobs, ticking
+from tests.harness.reliability import held_emulator, record_jobs, ticking
 
 pytestmark = pytest.mark.reliability
 
@@ -72,7 +72,7 @@ def the_export(hub, xcom: dict | None = None) -> str:
 def test_a_first_try_dies_after_the_create_call_and_the_retry_finds_its_job(make_hub, storage):
     """Try 1 creates the export, then ``execution_timeout`` kills it while the job is held; try 2 looks for the
     job its blob name marks (``GET /jobs``), finds it and waits for it — it never sends a second create."""
-    hub = held_hub(make_hub, devices=60)
+    hub = held_emulator(make_hub, devices=60)
     dag = export_dag("matrix_server_id_a", retries=1, execution_timeout=3)
     day = datetime(2026, 2, 1, tzinfo=UTC)
     # the hub's clock stands still until the retry has looked for its job, then moves on
