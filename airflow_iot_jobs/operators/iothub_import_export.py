@@ -85,6 +85,16 @@ class IoTHubRegistryJobOperator(BaseJobOperator):
             self._storage = DeviceBlobStorage(wasb_conn_id=self.wasb_conn_id)
         return self._storage
 
+    def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
+        super().render_template_fields(context, jinja_env)
+        # A container URI may carry a SAS token: registered with the masker before Airflow stores the rendered
+        # fields, so the rendered-template view shows the URL with its signature as ***.
+        from airflow.sdk.log import mask_secret
+
+        for name in ("container_uri", "input_container_uri", "output_container_uri"):
+            for signature in sas_signatures(getattr(self, name, None)):
+                mask_secret(signature)
+
     def resolve_container(self, uri: str | None, container: str | None, permissions: str, field: str) -> str:
         """A container URI for the service: given as a SAS URI, or made here (short-lived, least privilege);
         for identity-based auth a plain container URL (the hub's managed identity needs access)."""
@@ -456,3 +466,12 @@ class IoTHubImportDevicesOperator(IoTHubRegistryJobOperator):
         if not entries:
             return []
         return number_failures(entries, self.storage.iter_lines(self._input))
+
+
+def sas_signatures(uri: object) -> list[str]:
+    """The ``sig`` values of a SAS URI (what makes it a credential)."""
+    if not isinstance(uri, str) or "?" not in uri:
+        return []
+    from urllib.parse import parse_qs, urlsplit
+
+    return [value for value in parse_qs(urlsplit(uri).query).get("sig", []) if value]

@@ -252,3 +252,49 @@ def test_dry_run_on_an_import_counts_the_records_and_uploads_nothing(hub, reques
         "devices": 3,
     }
     assert hub.import_export.list() == []
+
+
+def test_container_uris_are_templated_so_a_params_form_can_set_them():
+    from airflow_iot_jobs.operators.iothub import IoTHubExportDevicesOperator, IoTHubImportDevicesOperator
+
+    export = IoTHubExportDevicesOperator(task_id="export", container_uri="{{ params.uri }}")
+    export.render_template_fields({"params": {"uri": "https://acct.blob.core.windows.net/exports?sv=x"}})
+    assert export.container_uri == "https://acct.blob.core.windows.net/exports?sv=x"
+
+    imported = IoTHubImportDevicesOperator(
+        task_id="import",
+        devices=[{"id": "d1", "importMode": "create"}],
+        input_container_uri="{{ params.input }}",
+        output_container_uri="{{ params.output }}",
+    )
+    imported.render_template_fields(
+        {"params": {"input": "https://a/in?sv=1", "output": "https://a/out?sv=2"}}
+    )
+    assert (imported.input_container_uri, imported.output_container_uri) == (
+        "https://a/in?sv=1",
+        "https://a/out?sv=2",
+    )
+
+
+def test_a_templated_sas_uri_shows_masked_in_the_rendered_fields(hub, request):
+    from airflow.models.renderedtifields import RenderedTaskInstanceFields
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    from airflow_iot_jobs.operators.iothub import IoTHubExportDevicesOperator
+
+    canary = "CanarySig0123456789abcdefXYZ"
+    with dag_named(request) as dag:
+        IoTHubExportDevicesOperator(
+            task_id="export",
+            container_uri="{{ params.uri }}",
+            params={"uri": f"ftp://acct.example/exports?sv=2024&sig={canary}"},  # refused: not http(s)
+        )
+    assert run_dag(dag).state == "failed"
+    with create_session() as session:
+        row = session.scalars(
+            select(RenderedTaskInstanceFields).where(RenderedTaskInstanceFields.dag_id == dag.dag_id)
+        ).one()
+    rendered = json.dumps(row.rendered_fields)
+    assert canary not in rendered
+    assert "ftp://acct.example/exports" in rendered
