@@ -313,14 +313,25 @@ class IoTHubHook(HttpJobsHook):
     def _paged(
         self, method: str, path: str, body: Any, page_size: int, params: dict[str, str] | None = None
     ) -> Iterator[dict[str, Any]]:
-        """Follow ``x-ms-continuation`` until the service stops sending it."""
+        for page in self._pages(method, path, body, page_size, params):
+            yield from page
+
+    def _pages(
+        self,
+        method: str,
+        path: str,
+        body: Any,
+        page_size: int = MAX_PAGE_SIZE,
+        params: dict[str, str] | None = None,
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Follow ``x-ms-continuation`` until the service stops sending it; one list of items per page."""
         continuation: str | None = None
         while True:
             headers = {"x-ms-max-item-count": str(min(page_size, MAX_PAGE_SIZE))}
             if continuation:
                 headers["x-ms-continuation"] = continuation
             reply = self.send(Call(method, path, json=body, params=params or {}, headers=headers))
-            yield from reply.json() or []
+            yield reply.json() or []
             continuation = reply.headers.get("x-ms-continuation")
             if not continuation:
                 return
@@ -351,11 +362,15 @@ class IoTHubHook(HttpJobsHook):
         """Stream every ``devices.jobs`` row of a job as JSON lines to a local path or an object-storage path
         (anything with ``.open("w")``, e.g. ``ObjectStoragePath``); memory stays flat. Returns the row count."""
         target = destination if hasattr(destination, "open") else Path(destination)
+        encode = json.JSONEncoder(separators=(",", ":")).encode  # one encoder, not one per row
         count = 0
         with target.open("w") as out:
-            for row in self.iter_device_job_rows(job_id, device_status=device_status):
-                out.write(json.dumps(row, separators=(",", ":")) + "\n")
-                count += 1
+            for page in self._pages(
+                "POST", "/devices/query", {"query": device_jobs_query(job_id, device_status)}
+            ):
+                if page:
+                    out.write("\n".join(map(encode, page)) + "\n")
+                    count += len(page)
         return count
 
 
