@@ -58,6 +58,7 @@ class EngineJob:
     batch_started: float = 0.0
     batch_failed: int = 0
     batch_finished: int = 0
+    paused: bool = False  # no new row starts (rows already running finish); see JobEngine.pause_job
     extra: dict[str, object] = field(default_factory=dict)
 
     @property
@@ -133,6 +134,19 @@ class JobEngine(Generic[J]):
         job.status = phase
         job.ended = when
 
+    def pause_job(self, job: J) -> None:
+        """Start no more rows of a running job (IoT Central's stop); rows already running still finish."""
+        job.paused = True
+
+    def resume_job(self, job: J, when: float) -> None:
+        """Start rows again from ``when``, at the job's rate, where the paused job left off."""
+        if not job.paused:
+            return
+        job.paused = False
+        if job.rows is not None:
+            offset = self._policies(job).rate.start_offset(job.rows.next_start - job.batch_start)
+            job.batch_started = when - self.timeline.real(offset)
+
     # -- time ---------------------------------------------------------------------------------------
 
     def advance(self) -> float:
@@ -174,7 +188,7 @@ class JobEngine(Generic[J]):
         candidates = []
         if rows.running:
             candidates.append(rows.running[0][0])
-        if rows.next_start < job.batch_end:
+        if rows.next_start < job.batch_end and not job.paused:
             candidates.append(self._row_start(job, rows.next_start))
         if job.deadline is not None:
             candidates.append(job.deadline)
