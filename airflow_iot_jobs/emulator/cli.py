@@ -167,8 +167,14 @@ def _iothub() -> Backend:
     return Backend(cli.HELP, cli.parents, cli.start)
 
 
+def _iotcentral() -> Backend:
+    from airflow_iot_jobs.emulator.iotcentral import cli
+
+    return Backend(cli.HELP, cli.parents, cli.start)
+
+
 #: name -> how to load its :class:`Backend` (cheap: the backend's server is imported only by ``start``).
-BACKENDS: dict[str, Callable[[], Backend]] = {"iothub": _iothub}
+BACKENDS: dict[str, Callable[[], Backend]] = {"iothub": _iothub, "iotcentral": _iotcentral}
 
 
 def build_parser() -> argparse.ArgumentParser:
