@@ -85,4 +85,23 @@ IOTHUB = Backend(
     extra_links=("airflow_iot_jobs.links.IoTHubJobLink",),
 )
 
+IOTCENTRAL = Backend(
+    name="Azure IoT Central",
+    conn_type="azure_iot_central",
+    conn_param="iotcentral_conn_id",
+    default_conn_id="azure_iot_central_default",
+    hook="airflow_iot_jobs.hooks.iotcentral.IoTCentralHook",
+    trigger="airflow_iot_jobs.triggers.iotcentral.IoTCentralJobTrigger",
+    modules={
+        "hooks": ("airflow_iot_jobs.hooks.iotcentral",),
+        "operators": ("airflow_iot_jobs.operators.iotcentral",),
+        "sensors": ("airflow_iot_jobs.sensors.iotcentral",),
+        "triggers": ("airflow_iot_jobs.triggers.iotcentral",),
+    },
+    doc_url="https://learn.microsoft.com/azure/iot-central/core/howto-manage-jobs-with-rest-api",
+    tags=("azure",),
+    extra_links=("airflow_iot_jobs.links.IoTCentralJobLink",),
+)
+
+#: the backends the provider registers with Airflow (a backend joins when it is complete)
 BACKENDS: tuple[Backend, ...] = (IOTHUB,)

@@ -32,3 +32,9 @@ class IoTHubJobLink(JobPortalLink):
     resource group; the portal has no page per job), else a portal search for the hub."""
 
     name = "IoT Hub jobs (Azure portal)"
+
+
+class IoTCentralJobLink(JobPortalLink):
+    """Opens the job's page in the IoT Central application."""
+
+    name = "IoT Central job"

@@ -38,6 +38,34 @@ IOTHUB_CONN_FIELDS = {
     },
 }
 
+IOTCENTRAL_CONN_FIELDS = {
+    "base_domain": {
+        "label": "Base domain",
+        "description": "azureiotcentral.com unless the application lives in another cloud.",
+        "schema": {"type": ["string", "null"]},
+    },
+    "endpoint_url": {
+        "label": "Endpoint URL override",
+        "description": "Replaces https://<subdomain>.<base domain>: the local emulator or a proxy.",
+        "schema": {"type": ["string", "null"], "format": "url"},
+    },
+    "tenant_id": {
+        "label": "Entra ID tenant ID",
+        "description": "Microsoft Entra ID auth (no API token): tenant of the service principal.",
+        "schema": {"type": ["string", "null"]},
+    },
+    "client_id": {
+        "label": "Entra ID client ID",
+        "description": "Service principal (or user-assigned managed identity) client ID.",
+        "schema": {"type": ["string", "null"]},
+    },
+    "client_secret": {
+        "label": "Entra ID client secret",
+        "description": "Leave empty to use DefaultAzureCredential (managed identity, workload identity, az login).",
+        "schema": {"type": ["string", "null"], "format": "password"},
+    },
+}
+
 #: each backend's connection form, by connection type
 CONNECTION_FORMS: dict[str, dict] = {
     "azure_iot_hub": {
@@ -50,6 +78,17 @@ CONNECTION_FORMS: dict[str, dict] = {
             },
         },
         "conn-fields": IOTHUB_CONN_FIELDS,
+    },
+    "azure_iot_central": {
+        "ui-field-behaviour": {
+            "hidden-fields": ["schema", "port", "login", "extra"],
+            "relabeling": {"host": "Application (subdomain or host name)", "password": "API token"},
+            "placeholders": {
+                "host": "myapp or myapp.azureiotcentral.com",
+                "password": "SharedAccessSignature sr=…&sig=…&skn=…&se=…",
+            },
+        },
+        "conn-fields": IOTCENTRAL_CONN_FIELDS,
     },
 }
 

@@ -130,7 +130,8 @@ def test_one_place_decides_what_is_transient(kind, transient, busy, permanent):
 
 def test_job_operators_and_sensors_do_not_import_hook_modules_at_dag_parse():
     code = (
-        "import sys, airflow_iot_jobs.operators.iothub, airflow_iot_jobs.sensors.iothub; "
+        "import sys, airflow_iot_jobs.operators.iothub, airflow_iot_jobs.sensors.iothub, "
+        "airflow_iot_jobs.operators.iotcentral, airflow_iot_jobs.sensors.iotcentral; "
         "print(sorted(m for m in sys.modules if m.startswith('airflow_iot_jobs.hooks') "
         "or m.startswith('airflow_iot_jobs.triggers') or m.startswith('airflow_iot_jobs.query')))"
     )

@@ -40,7 +40,7 @@ HTTP_TIMEOUT = 30.0
 @dataclass(frozen=True)
 class Call:
     method: str
-    path: str
+    path: str  # under the endpoint, or an absolute URL the service gave (paging links)
     json: Any = None
     params: Mapping[str, str] = field(default_factory=dict)
     headers: Mapping[str, str] = field(default_factory=dict)
@@ -62,6 +62,15 @@ class Reply:
 
 
 Flow = Generator[Call, Reply, T]
+
+
+def _url(endpoint: str, path: str, params: Mapping[str, str]) -> Any:
+    """A path under the endpoint, or an absolute URL the service handed out (a ``nextLink``), with ``params``
+    merged into its query (httpx's ``params=`` would replace a link's own query, paging token included)."""
+    import httpx
+
+    url = httpx.URL(path if path.startswith(("https://", "http://")) else endpoint + path)
+    return url.copy_merge_params(dict(params)) if params else url
 
 
 class _Steps:
@@ -180,8 +189,7 @@ class HttpJobsHook(JobsHook, abstract=True):
         try:
             response = self.client().request(
                 call.method,
-                self.endpoint() + call.path,
-                params={**self.fixed_params(), **call.params},
+                _url(self.endpoint(), call.path, {**self.fixed_params(), **call.params}),
                 json=call.json,
                 headers={**self.auth_headers(), **call.headers},
             )
@@ -196,8 +204,7 @@ class HttpJobsHook(JobsHook, abstract=True):
         try:
             response = await client.request(
                 call.method,
-                await self.aendpoint() + call.path,
-                params={**self.fixed_params(), **call.params},
+                _url(await self.aendpoint(), call.path, {**self.fixed_params(), **call.params}),
                 json=call.json,
                 headers={**await self.aauth_headers(), **call.headers},
             )

@@ -1,0 +1,229 @@
+"""Azure IoT Central data-plane API (2022-07-31): jobs, scheduled jobs and device groups.
+
+Every request flow is written once (a generator of :class:`~airflow_iot_jobs.hooks.http_base.Call`) and run by
+the sync driver in operators and sensors or the async driver in triggers, over httpx. Auth: an API token (the
+whole ``SharedAccessSignature sr=…`` value, in Password) or Microsoft Entra ID (``Bearer``, resource
+``https://apps.azureiotcentral.com``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+from airflow_iot_jobs.backends import IOTCENTRAL
+from airflow_iot_jobs.hooks.azure_auth import EntraAuth
+from airflow_iot_jobs.hooks.http_base import Call, Flow, HttpJobsHook, Reply
+from airflow_iot_jobs.hooks.iotcentral_settings import IoTCentralSettings
+from airflow_iot_jobs.hooks.iotcentral_wire import error_from_response, failure_from_device, progress_from_job
+from airflow_iot_jobs.jobs import DeviceFailure, JobProgress, JobServiceError
+from airflow_iot_jobs.validation.iotcentral import ID_PATTERN, ID_RULE, MAX_ID_LENGTH
+
+API_VERSION = "2022-07-31"
+ENTRA_SCOPE = "https://apps.azureiotcentral.com/.default"
+MERGE_PATCH = {"Content-Type": "application/merge-patch+json"}
+
+
+def _path(collection: str, item_id: str, *rest: str) -> str:
+    return "/".join([f"/api/{collection}", quote(item_id, safe=""), *rest])
+
+
+def progress_flow(job_id: str) -> Flow[JobProgress]:
+    return progress_from_job((yield Call("GET", _path("jobs", job_id))).json())
+
+
+def stop_flow(job_id: str) -> Flow[JobProgress]:
+    """Central's cancel: ``POST /jobs/{id}/stop`` (204), then the job as it is now."""
+    yield Call("POST", _path("jobs", job_id, "stop"))
+    return (yield from progress_flow(job_id))
+
+
+class IoTCentralHook(HttpJobsHook):
+    """Talks to one IoT Central application (connection type ``azure_iot_central``).
+
+    Host: the application's subdomain or host name; Password: an API token; extras ``base_domain``
+    (default ``azureiotcentral.com``), ``endpoint_url`` (replaces ``https://<subdomain>.<base_domain>``), and for
+    Microsoft Entra ID ``tenant_id`` / ``client_id`` / ``client_secret`` (else DefaultAzureCredential).
+    """
+
+    backend = IOTCENTRAL
+    service_label = "IoT Central"
+    job_id_pattern: ClassVar = ID_PATTERN
+    job_id_rule: ClassVar[str] = ID_RULE
+    max_job_id_length: ClassVar[int] = MAX_ID_LENGTH
+
+    def __init__(self, iotcentral_conn_id: str = IOTCENTRAL.default_conn_id, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.iotcentral_conn_id = iotcentral_conn_id
+        self._settings: IoTCentralSettings | None = None
+        self._entra: EntraAuth | None = None
+
+    # ---------------------------------------------------------------- connection and auth
+
+    @property
+    def settings(self) -> IoTCentralSettings:
+        if self._settings is None:
+            conn = self.get_connection(self.iotcentral_conn_id)
+            self._settings = IoTCentralSettings.from_connection(conn, conn.extra_dejson)
+            from airflow.sdk.log import mask_secret
+
+            for secret in self._settings.secrets:
+                mask_secret(secret)
+        return self._settings
+
+    async def asettings(self) -> IoTCentralSettings:
+        if self._settings is None:
+            from airflow.sdk import BaseHook
+
+            conn = await BaseHook.aget_connection(self.iotcentral_conn_id)
+            extra = json.loads(conn.extra) if conn.extra else {}
+            self._settings = IoTCentralSettings.from_connection(conn, extra)
+        return self._settings
+
+    def endpoint(self) -> str:
+        return self.settings.endpoint
+
+    async def aendpoint(self) -> str:
+        return (await self.asettings()).endpoint
+
+    def fixed_params(self) -> dict[str, str]:
+        return {"api-version": API_VERSION}
+
+    def _entra_auth(self, settings: IoTCentralSettings) -> EntraAuth:
+        if self._entra is None:
+            self._entra = EntraAuth(
+                ENTRA_SCOPE, settings.tenant_id, settings.client_id, settings.client_secret
+            )
+        return self._entra
+
+    def auth_headers(self) -> dict[str, str]:
+        settings = self.settings
+        if settings.api_token:
+            return {"Authorization": settings.api_token}
+        return {"Authorization": self._entra_auth(settings).header()}
+
+    async def aauth_headers(self) -> dict[str, str]:
+        settings = await self.asettings()
+        if settings.api_token:
+            return {"Authorization": settings.api_token}
+        return {"Authorization": await self._entra_auth(settings).aheader()}
+
+    def error_from_reply(self, reply: Reply) -> JobServiceError:
+        return error_from_response(reply.status, reply.headers, reply.text)
+
+    async def aclose(self) -> None:
+        await super().aclose()
+        if self._entra is not None:
+            await self._entra.aclose()
+
+    # ---------------------------------------------------------------- the JobsHook contract
+
+    def progress(self, job_id: str) -> JobProgress:
+        return self.run(progress_flow(job_id))
+
+    async def aprogress(self, job_id: str) -> JobProgress:
+        return await self.arun(progress_flow(job_id))
+
+    def cancel(self, job_id: str) -> JobProgress:
+        return self.run(stop_flow(job_id))
+
+    async def acancel(self, job_id: str) -> JobProgress:
+        return await self.arun(stop_flow(job_id))
+
+    def failed_devices(self, job_id: str, limit: int = 100) -> list[DeviceFailure]:
+        failures: list[DeviceFailure] = []
+        for row in self.job_devices(job_id):
+            if str(row.get("status", "")).lower() == "failed":
+                failures.append(failure_from_device(row))
+                if len(failures) >= limit:
+                    break
+        return failures
+
+    def count_devices(self, target: str) -> int:
+        """The devices of a device group."""
+        return sum(1 for _ in self.device_group_devices(target))
+
+    def portal_url(self, job_id: str | None = None) -> str:
+        """The application's job page (its UI has one per job)."""
+        base = self.settings.app_url
+        return f"{base}/jobs/instances/{quote(job_id, safe='')}" if job_id else f"{base}/jobs"
+
+    # ---------------------------------------------------------------- paging
+
+    def _paged(self, path: str) -> Iterator[dict[str, Any]]:
+        """Follow ``nextLink`` (an absolute URL) until the service stops sending it."""
+        link: str | None = path
+        while link:
+            page = self.send(Call("GET", link)).json()
+            yield from page.get("value") or []
+            link = page.get("nextLink")
+
+    # ---------------------------------------------------------------- jobs
+
+    def list_jobs(self) -> Iterator[dict[str, Any]]:
+        return self._paged("/api/jobs")
+
+    def get_job(self, job_id: str) -> dict[str, Any]:
+        return self.send(Call("GET", _path("jobs", job_id))).json()
+
+    def create_job(self, job_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """``PUT /jobs/{id}``: create and start. Safe to repeat: a second PUT of the same id is refused."""
+        return self.send(Call("PUT", _path("jobs", job_id), json=body)).json()
+
+    def job_devices(self, job_id: str) -> Iterator[dict[str, Any]]:
+        return self._paged(_path("jobs", job_id, "devices"))
+
+    def stop_job(self, job_id: str) -> None:
+        self.send(Call("POST", _path("jobs", job_id, "stop")))
+
+    def resume_job(self, job_id: str) -> None:
+        self.send(Call("POST", _path("jobs", job_id, "resume")))
+
+    def rerun_job(self, job_id: str, rerun_id: str) -> dict[str, Any]:
+        """A new job ``rerun_id`` over the failed devices of ``job_id``."""
+        return self.send(Call("PUT", _path("jobs", job_id, "rerun", quote(rerun_id, safe="")))).json()
+
+    # ---------------------------------------------------------------- scheduled jobs
+
+    def list_scheduled_jobs(self) -> Iterator[dict[str, Any]]:
+        return self._paged("/api/scheduledJobs")
+
+    def get_scheduled_job(self, scheduled_job_id: str) -> dict[str, Any]:
+        return self.send(Call("GET", _path("scheduledJobs", scheduled_job_id))).json()
+
+    def put_scheduled_job(self, scheduled_job_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self.send(Call("PUT", _path("scheduledJobs", scheduled_job_id), json=body)).json()
+
+    def update_scheduled_job(self, scheduled_job_id: str, patch: dict[str, Any]) -> dict[str, Any]:
+        """A JSON merge patch (the only content type the service takes here)."""
+        call = Call("PATCH", _path("scheduledJobs", scheduled_job_id), json=patch, headers=MERGE_PATCH)
+        return self.send(call).json()
+
+    def delete_scheduled_job(self, scheduled_job_id: str) -> None:
+        self.send(Call("DELETE", _path("scheduledJobs", scheduled_job_id)))
+
+    def scheduled_job_instances(self, scheduled_job_id: str) -> Iterator[dict[str, Any]]:
+        return self._paged(_path("scheduledJobs", scheduled_job_id, "jobs"))
+
+    # ---------------------------------------------------------------- device groups
+
+    def list_device_groups(self) -> Iterator[dict[str, Any]]:
+        return self._paged("/api/deviceGroups")
+
+    def get_device_group(self, device_group_id: str) -> dict[str, Any]:
+        return self.send(Call("GET", _path("deviceGroups", device_group_id))).json()
+
+    def put_device_group(self, device_group_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self.send(Call("PUT", _path("deviceGroups", device_group_id), json=body)).json()
+
+    def update_device_group(self, device_group_id: str, patch: dict[str, Any]) -> dict[str, Any]:
+        call = Call("PATCH", _path("deviceGroups", device_group_id), json=patch, headers=MERGE_PATCH)
+        return self.send(call).json()
+
+    def delete_device_group(self, device_group_id: str) -> None:
+        self.send(Call("DELETE", _path("deviceGroups", device_group_id)))
+
+    def device_group_devices(self, device_group_id: str) -> Iterator[dict[str, Any]]:
+        return self._paged(_path("deviceGroups", device_group_id, "devices"))
