@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow_iot_jobs.hooks.base import JobsHook
-from airflow_iot_jobs.jobs import ErrorKind, JobServiceError
+from airflow_iot_jobs.jobs import ErrorKind, JobProgress, JobServiceError
 
 if TYPE_CHECKING:
     import httpx
@@ -62,6 +62,14 @@ class Reply:
 
 
 Flow = Generator[Call, Reply, T]
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """A ``Retry-After`` header in seconds (``None`` when absent or not a number)."""
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
 
 
 def _url(endpoint: str, path: str, params: Mapping[str, str]) -> Any:
@@ -130,6 +138,14 @@ class HttpJobsHook(JobsHook, abstract=True):
     def error_from_reply(self, reply: Reply) -> JobServiceError:
         raise NotImplementedError
 
+    def progress_flow(self, job_id: str) -> Flow[JobProgress]:
+        """The requests that read a job's progress."""
+        raise NotImplementedError
+
+    def cancel_flow(self, job_id: str) -> Flow[JobProgress]:
+        """The requests that cancel a job, ending with its progress."""
+        raise NotImplementedError
+
     def unreachable(self, err: Exception) -> JobServiceError:
         """No answer at all (refused, reset, timed out): transient. Only the exception's type is kept — its
         text can carry the request URL."""
@@ -139,6 +155,20 @@ class HttpJobsHook(JobsHook, abstract=True):
             f"{self.service_label} did not answer: {type(err).__name__}",
             kind=ErrorKind.TRANSIENT,
         )
+
+    # ---------------------------------------------------------------- the JobsHook contract, through flows
+
+    def progress(self, job_id: str) -> JobProgress:
+        return self.run(self.progress_flow(job_id))
+
+    async def aprogress(self, job_id: str) -> JobProgress:
+        return await self.arun(self.progress_flow(job_id))
+
+    def cancel(self, job_id: str) -> JobProgress:
+        return self.run(self.cancel_flow(job_id))
+
+    async def acancel(self, job_id: str) -> JobProgress:
+        return await self.arun(self.cancel_flow(job_id))
 
     # ---------------------------------------------------------------- drivers
 

@@ -8,14 +8,13 @@ whole ``SharedAccessSignature sr=…`` value, in Password) or Microsoft Entra ID
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any, ClassVar
 from urllib.parse import quote
 
 from airflow_iot_jobs.backends import IOTCENTRAL
-from airflow_iot_jobs.hooks.azure_auth import EntraAuth
-from airflow_iot_jobs.hooks.http_base import Call, Flow, HttpJobsHook, Reply
+from airflow_iot_jobs.hooks.azure_base import AzureJobsHook
+from airflow_iot_jobs.hooks.http_base import Call, Flow, Reply
 from airflow_iot_jobs.hooks.iotcentral_settings import IoTCentralSettings
 from airflow_iot_jobs.hooks.iotcentral_wire import error_from_response, failure_from_device, progress_from_job
 from airflow_iot_jobs.jobs import DeviceFailure, JobProgress, JobServiceError
@@ -40,7 +39,7 @@ def stop_flow(job_id: str) -> Flow[JobProgress]:
     return (yield from progress_flow(job_id))
 
 
-class IoTCentralHook(HttpJobsHook):
+class IoTCentralHook(AzureJobsHook):
     """Talks to one IoT Central application (connection type ``azure_iot_central``).
 
     Host: the application's subdomain or host name; Password: an API token; extras ``base_domain``
@@ -54,83 +53,38 @@ class IoTCentralHook(HttpJobsHook):
     job_id_rule: ClassVar[str] = ID_RULE
     max_job_id_length: ClassVar[int] = MAX_ID_LENGTH
 
+    settings_class = IoTCentralSettings
+    entra_scope = ENTRA_SCOPE
+    api_version = API_VERSION
+
     def __init__(self, iotcentral_conn_id: str = IOTCENTRAL.default_conn_id, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.iotcentral_conn_id = iotcentral_conn_id
-        self._settings: IoTCentralSettings | None = None
-        self._entra: EntraAuth | None = None
 
-    # ---------------------------------------------------------------- connection and auth
-
-    @property
-    def settings(self) -> IoTCentralSettings:
-        if self._settings is None:
-            conn = self.get_connection(self.iotcentral_conn_id)
-            self._settings = IoTCentralSettings.from_connection(conn, conn.extra_dejson)
-            from airflow.sdk.log import mask_secret
-
-            for secret in self._settings.secrets:
-                mask_secret(secret)
-        return self._settings
-
-    async def asettings(self) -> IoTCentralSettings:
-        if self._settings is None:
-            from airflow.sdk import BaseHook
-
-            conn = await BaseHook.aget_connection(self.iotcentral_conn_id)
-            extra = json.loads(conn.extra) if conn.extra else {}
-            self._settings = IoTCentralSettings.from_connection(conn, extra)
-        return self._settings
-
-    def endpoint(self) -> str:
-        return self.settings.endpoint
-
-    async def aendpoint(self) -> str:
-        return (await self.asettings()).endpoint
-
-    def fixed_params(self) -> dict[str, str]:
-        return {"api-version": API_VERSION}
-
-    def _entra_auth(self, settings: IoTCentralSettings) -> EntraAuth:
-        if self._entra is None:
-            self._entra = EntraAuth(
-                ENTRA_SCOPE, settings.tenant_id, settings.client_id, settings.client_secret
-            )
-        return self._entra
+    # ---------------------------------------------------------------- auth
 
     def auth_headers(self) -> dict[str, str]:
         settings = self.settings
         if settings.api_token:
             return {"Authorization": settings.api_token}
-        return {"Authorization": self._entra_auth(settings).header()}
+        return {"Authorization": self.entra(settings).header()}
 
     async def aauth_headers(self) -> dict[str, str]:
         settings = await self.asettings()
         if settings.api_token:
             return {"Authorization": settings.api_token}
-        return {"Authorization": await self._entra_auth(settings).aheader()}
+        return {"Authorization": await self.entra(settings).aheader()}
 
     def error_from_reply(self, reply: Reply) -> JobServiceError:
         return error_from_response(reply.status, reply.headers, reply.text)
 
-    async def aclose(self) -> None:
-        await super().aclose()
-        if self._entra is not None:
-            await self._entra.aclose()
-
     # ---------------------------------------------------------------- the JobsHook contract
 
-    def progress(self, job_id: str) -> JobProgress:
-        return self.run(progress_flow(job_id))
+    def progress_flow(self, job_id: str) -> Flow[JobProgress]:
+        return progress_flow(job_id)
 
-    async def aprogress(self, job_id: str) -> JobProgress:
-        return await self.arun(progress_flow(job_id))
-
-    def cancel(self, job_id: str) -> JobProgress:
-        return self.run(stop_flow(job_id))
-
-    async def acancel(self, job_id: str) -> JobProgress:
-        return await self.arun(stop_flow(job_id))
+    def cancel_flow(self, job_id: str) -> Flow[JobProgress]:
+        return stop_flow(job_id)
 
     def failed_devices(self, job_id: str, limit: int = 100) -> list[DeviceFailure]:
         failures: list[DeviceFailure] = []

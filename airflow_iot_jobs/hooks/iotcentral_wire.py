@@ -7,6 +7,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from airflow_iot_jobs.hooks.http_base import parse_retry_after
 from airflow_iot_jobs.jobs import (
     DeviceFailure,
     ErrorKind,
@@ -53,14 +54,7 @@ def error_from_response(status: int, headers: Mapping[str, str], body: str) -> J
         kind = ErrorKind.ALREADY_EXISTS if "already exists" in message.lower() else ErrorKind.PERMANENT
     else:
         kind = ErrorKind.from_status(status)
-    return service_error(status, code, message, kind, _retry_after(headers.get("Retry-After")))
-
-
-def _retry_after(value: str | None) -> float | None:
-    try:
-        return float(value) if value else None
-    except ValueError:
-        return None
+    return service_error(status, code, message, kind, parse_retry_after(headers.get("Retry-After")))
 
 
 def phase_of(status: object) -> JobPhase:

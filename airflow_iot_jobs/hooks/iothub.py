@@ -19,8 +19,8 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 from airflow_iot_jobs.backends import IOTHUB
-from airflow_iot_jobs.hooks.azure_auth import EntraAuth, quiet_azure_sdk_logging
-from airflow_iot_jobs.hooks.http_base import Call, Flow, HttpJobsHook, Reply
+from airflow_iot_jobs.hooks.azure_base import AzureJobsHook
+from airflow_iot_jobs.hooks.http_base import Call, Flow, Reply
 from airflow_iot_jobs.hooks.iothub_settings import IoTHubSettings
 from airflow_iot_jobs.hooks.iothub_wire import (
     count_query,
@@ -89,7 +89,7 @@ def create_flow(job_id: str, body: dict[str, Any]) -> Flow[dict[str, Any]]:
     return (yield Call("PUT", _job_path(job_id), json=body)).json()
 
 
-class IoTHubHook(HttpJobsHook):
+class IoTHubHook(AzureJobsHook):
     """Talks to one Azure IoT Hub (connection type ``azure_iot_hub``).
 
     Auth: an IoT Hub connection string (Password, or extra ``connection_string``), or Microsoft Entra ID with
@@ -103,52 +103,16 @@ class IoTHubHook(HttpJobsHook):
     job_id_rule: ClassVar[str] = JOB_ID_RULE
     max_job_id_length: ClassVar[int] = MAX_JOB_ID_LENGTH
 
+    settings_class = IoTHubSettings
+    entra_scope = ENTRA_SCOPE
+    api_version = API_VERSION
+
     def __init__(self, iothub_conn_id: str = IOTHUB.default_conn_id, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        quiet_azure_sdk_logging()
         self.iothub_conn_id = iothub_conn_id
-        self._settings: IoTHubSettings | None = None
-        self._entra: EntraAuth | None = None
         self._sas: tuple[str, float] | None = None
 
-    # ---------------------------------------------------------------- connection and auth
-
-    @property
-    def settings(self) -> IoTHubSettings:
-        if self._settings is None:
-            conn = self.get_connection(self.iothub_conn_id)
-            self._settings = IoTHubSettings.from_connection(conn, conn.extra_dejson)
-            from airflow.sdk.log import mask_secret
-
-            for secret in self._settings.secrets:
-                mask_secret(secret)
-        return self._settings
-
-    async def asettings(self) -> IoTHubSettings:
-        if self._settings is None:
-            from airflow.sdk import BaseHook
-
-            conn = await BaseHook.aget_connection(self.iothub_conn_id)
-            # json.loads, not conn.extra_dejson: the property masks secrets through a sync supervisor call.
-            extra = json.loads(conn.extra) if conn.extra else {}
-            self._settings = IoTHubSettings.from_connection(conn, extra)
-        return self._settings
-
-    def endpoint(self) -> str:
-        return self.settings.endpoint
-
-    async def aendpoint(self) -> str:
-        return (await self.asettings()).endpoint
-
-    def fixed_params(self) -> dict[str, str]:
-        return {"api-version": API_VERSION}
-
-    def _entra_auth(self, settings: IoTHubSettings) -> EntraAuth:
-        if self._entra is None:
-            self._entra = EntraAuth(
-                ENTRA_SCOPE, settings.tenant_id, settings.client_id, settings.client_secret
-            )
-        return self._entra
+    # ---------------------------------------------------------------- auth
 
     def _reusable_sas(self) -> str | None:
         if self._sas and time.monotonic() - self._sas[1] < TOKEN_REUSE_SECONDS:
@@ -158,7 +122,7 @@ class IoTHubHook(HttpJobsHook):
     def auth_headers(self) -> dict[str, str]:
         settings = self.settings
         if not settings.shared_access_key:
-            return {"Authorization": self._entra_auth(settings).header()}
+            return {"Authorization": self.entra(settings).header()}
         if (token := self._reusable_sas()) is None:
             token = sas_token(settings)
             self._sas = (token, time.monotonic())
@@ -167,7 +131,7 @@ class IoTHubHook(HttpJobsHook):
     async def aauth_headers(self) -> dict[str, str]:
         settings = await self.asettings()
         if not settings.shared_access_key:
-            return {"Authorization": await self._entra_auth(settings).aheader()}
+            return {"Authorization": await self.entra(settings).aheader()}
         if (token := self._reusable_sas()) is None:
             # A SAS token lives an hour: mint one (in a thread: the SDK import blocks) and reuse it for 45 min.
             token = await asyncio.to_thread(sas_token, settings)
@@ -177,24 +141,13 @@ class IoTHubHook(HttpJobsHook):
     def error_from_reply(self, reply: Reply) -> JobServiceError:
         return error_from_response(reply.status, reply.headers, reply.text)
 
-    async def aclose(self) -> None:
-        await super().aclose()
-        if self._entra is not None:
-            await self._entra.aclose()
-
     # ---------------------------------------------------------------- the JobsHook contract
 
-    def progress(self, job_id: str) -> JobProgress:
-        return self.run(progress_flow(job_id))
+    def progress_flow(self, job_id: str) -> Flow[JobProgress]:
+        return progress_flow(job_id)
 
-    async def aprogress(self, job_id: str) -> JobProgress:
-        return await self.arun(progress_flow(job_id))
-
-    def cancel(self, job_id: str) -> JobProgress:
-        return self.run(cancel_flow(job_id))
-
-    async def acancel(self, job_id: str) -> JobProgress:
-        return await self.arun(cancel_flow(job_id))
+    def cancel_flow(self, job_id: str) -> Flow[JobProgress]:
+        return cancel_flow(job_id)
 
     def failed_devices(self, job_id: str, limit: int = 100) -> list[DeviceFailure]:
         failures: list[DeviceFailure] = []

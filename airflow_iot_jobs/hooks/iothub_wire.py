@@ -7,6 +7,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from airflow_iot_jobs.hooks.http_base import parse_retry_after
 from airflow_iot_jobs.jobs import (
     DeviceFailure,
     ErrorKind,
@@ -64,18 +65,11 @@ def error_from_response(status: int, headers: Mapping[str, str], body: str) -> J
         message = str(raw) or message
     code = code or _DEFAULT_CODES.get(status, "ServerError" if status >= 500 else "GenericBadRequest")
     kind = ERROR_KINDS.get(code) or ErrorKind.from_status(status)
-    return service_error(status, code, message, kind, _retry_after(headers.get("Retry-After")))
+    return service_error(status, code, message, kind, parse_retry_after(headers.get("Retry-After")))
 
 
 def job_not_found(job_id: str) -> JobServiceError:
     return JobServiceError(404, "JobNotFound", f"IoT Hub has no job {job_id!r}", kind=ErrorKind.NOT_FOUND)
-
-
-def _retry_after(value: str | None) -> float | None:
-    try:
-        return float(value) if value else None
-    except ValueError:
-        return None
 
 
 def phase_of(status: str) -> JobPhase:
