@@ -2,68 +2,61 @@
 
 from __future__ import annotations
 
+_TEXT = {"type": ["string", "null"]}
+_SECRET = {"type": ["string", "null"], "format": "password"}
+
+
+def endpoint_field(replaces: str) -> dict:
+    return {
+        "endpoint_url": {
+            "label": "Endpoint URL override",
+            "description": f"Replaces {replaces}, e.g. http://127.0.0.1:PORT for the local emulator or a proxy.",
+            "schema": {"type": ["string", "null"], "format": "url"},
+        }
+    }
+
+
+def entra_fields(instead_of: str) -> dict:
+    """Microsoft Entra ID: the same three fields on every Azure backend's form."""
+    return {
+        "tenant_id": {
+            "label": "Entra ID tenant ID",
+            "description": f"Microsoft Entra ID auth (no {instead_of}): tenant of the service principal.",
+            "schema": _TEXT,
+        },
+        "client_id": {
+            "label": "Entra ID client ID",
+            "description": "Service principal (or user-assigned managed identity) client ID.",
+            "schema": _TEXT,
+        },
+        "client_secret": {
+            "label": "Entra ID client secret",
+            "description": "Service principal secret; leave empty to use DefaultAzureCredential (managed identity, CLI…).",
+            "schema": _SECRET,
+        },
+    }
+
+
 IOTHUB_CONN_FIELDS = {
     "connection_string": {
         "label": "Connection string (alternative to Password)",
         "description": "IoT Hub connection string: HostName=…;SharedAccessKeyName=…;SharedAccessKey=…",
-        "schema": {"type": ["string", "null"], "format": "password"},
+        "schema": _SECRET,
     },
-    "endpoint_url": {
-        "label": "Endpoint URL override",
-        "description": "Replaces https://<HostName>, e.g. http://127.0.0.1:PORT for the local emulator or a proxy.",
-        "schema": {"type": ["string", "null"], "format": "url"},
-    },
-    "tenant_id": {
-        "label": "Entra ID tenant ID",
-        "description": "Microsoft Entra ID auth (no connection string): tenant of the service principal.",
-        "schema": {"type": ["string", "null"]},
-    },
-    "client_id": {
-        "label": "Entra ID client ID",
-        "description": "Service principal (or user-assigned managed identity) client ID.",
-        "schema": {"type": ["string", "null"]},
-    },
-    "client_secret": {
-        "label": "Entra ID client secret",
-        "description": "Service principal secret; leave empty to use DefaultAzureCredential (managed identity, CLI…).",
-        "schema": {"type": ["string", "null"], "format": "password"},
-    },
-    "subscription_id": {
-        "label": "Subscription ID (portal links)",
-        "schema": {"type": ["string", "null"]},
-    },
-    "resource_group": {
-        "label": "Resource group (portal links)",
-        "schema": {"type": ["string", "null"]},
-    },
+    **endpoint_field("https://<HostName>"),
+    **entra_fields("connection string"),
+    "subscription_id": {"label": "Subscription ID (portal links)", "schema": _TEXT},
+    "resource_group": {"label": "Resource group (portal links)", "schema": _TEXT},
 }
 
 IOTCENTRAL_CONN_FIELDS = {
     "base_domain": {
         "label": "Base domain",
         "description": "azureiotcentral.com unless the application lives in another cloud.",
-        "schema": {"type": ["string", "null"]},
+        "schema": _TEXT,
     },
-    "endpoint_url": {
-        "label": "Endpoint URL override",
-        "description": "Replaces https://<subdomain>.<base domain>: the local emulator or a proxy.",
-        "schema": {"type": ["string", "null"], "format": "url"},
-    },
-    "tenant_id": {
-        "label": "Entra ID tenant ID",
-        "description": "Microsoft Entra ID auth (no API token): tenant of the service principal.",
-        "schema": {"type": ["string", "null"]},
-    },
-    "client_id": {
-        "label": "Entra ID client ID",
-        "description": "Service principal (or user-assigned managed identity) client ID.",
-        "schema": {"type": ["string", "null"]},
-    },
-    "client_secret": {
-        "label": "Entra ID client secret",
-        "description": "Leave empty to use DefaultAzureCredential (managed identity, workload identity, az login).",
-        "schema": {"type": ["string", "null"], "format": "password"},
-    },
+    **endpoint_field("https://<subdomain>.<base domain>"),
+    **entra_fields("API token"),
 }
 
 #: each backend's connection form, by connection type

@@ -121,6 +121,23 @@ class Router:
             allowed.append(route_method)
         raise NoRoute(allowed)
 
+    def dispatch(
+        self,
+        request: Request,
+        *,
+        method_not_allowed: Callable[[str, list[str]], Exception],
+        route_not_found: Callable[[str], Exception],
+    ) -> Response:
+        """Call the handler of ``request``'s route; an unknown route or method raises the backend's own error."""
+        try:
+            handler, params = self.resolve(request.method, request.path)
+        except NoRoute as exc:
+            if exc.allowed:
+                raise method_not_allowed(request.method, exc.allowed) from None
+            raise route_not_found(request.path) from None
+        request.params = params
+        return handler(request)
+
 
 def _make_handler_class(server: EmulatorHTTPServer) -> type[BaseHTTPRequestHandler]:
     class _Handler(BaseHTTPRequestHandler):

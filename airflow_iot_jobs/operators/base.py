@@ -76,6 +76,7 @@ class BaseJobOperator(JobWaiting, BaseOperator):
 
     early_success = False
     launch_strategy: ClassVar[str] = "client_id"
+    job_type: ClassVar[str | None] = None
     shared_template_fields: ClassVar[tuple[str, ...]] = (
         "job_id",
         "success_threshold",
@@ -153,8 +154,6 @@ class BaseJobOperator(JobWaiting, BaseOperator):
     def existing_job_type(self, job_id: str) -> str | None:
         """The type of an already existing job with this id (used to refuse re-attaching to a foreign job)."""
         return self.hook.progress(job_id).job_type
-
-    job_type: ClassVar[str | None] = None
 
     # ------------------------------------------------------------------ the shared flow
 

@@ -49,8 +49,7 @@ class IoTCentralBaseJobOperator(BaseJobOperator):
         self.iotcentral_conn_id = iotcentral_conn_id
 
     def existing_job_type(self, job_id: str) -> str | None:
-        self.hook.progress(job_id)  # any Central job with this id: an earlier try's
-        return self.job_type
+        return self.job_type  # Central jobs have no type of their own: a job with our id is an earlier try's
 
 
 class IoTCentralJobOperator(IoTCentralBaseJobOperator):
@@ -142,9 +141,11 @@ class IoTCentralJobOperator(IoTCentralBaseJobOperator):
         return super().count_targets(request)
 
     def ensure_filter_group(self, request: dict[str, Any]) -> None:
+        """Create or update the filter's device group, once per launch (before counting, or before creating)."""
         device_filter = request["device_filter"]
-        if not device_filter:
+        if not device_filter or request.get("group_ensured"):
             return
+        request["group_ensured"] = True
         group = request["body"]["group"]
         self.hook.put_device_group(
             group, {"displayName": f"Airflow: {device_filter}"[:200], "filter": device_filter}

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
-from airflow_iot_jobs.emulator.http import BadJSON, NoRoute, Request, Response
+from airflow_iot_jobs.emulator.http import BadJSON, Request, Response
 from airflow_iot_jobs.emulator.iotcentral import errors, validation
 from airflow_iot_jobs.emulator.iotcentral.auth import ApiTokenAuthenticator
 from airflow_iot_jobs.emulator.iotcentral.errors import CentralError
@@ -56,14 +56,11 @@ class CentralResponses:
                 raise errors.missing_api_version()
             if version != API_VERSION:
                 raise errors.invalid_api_version(version, API_VERSION)
-            try:
-                handler, params = self.router.resolve(request.method, request.path)
-            except NoRoute as exc:
-                if exc.allowed:
-                    raise errors.method_not_allowed(request.method, exc.allowed) from None
-                raise errors.route_not_found(request.path) from None
-            request.params = params
-            return handler(request)
+            return self.router.dispatch(
+                request,
+                method_not_allowed=errors.method_not_allowed,
+                route_not_found=errors.route_not_found,
+            )
         except CentralError as exc:
             return exc.to_response(self.state.now())
         except BadJSON as exc:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_iot_jobs.emulator.clock import parse_iso
 from airflow_iot_jobs.emulator.fleet import payload_size
-from airflow_iot_jobs.emulator.http import BadJSON, NoRoute, Request, Response
+from airflow_iot_jobs.emulator.http import BadJSON, Request, Response
 from airflow_iot_jobs.emulator.iothub import errors
 from airflow_iot_jobs.emulator.iothub.auth import SasAuthenticator, require
 from airflow_iot_jobs.emulator.iothub.errors import IoTHubError
@@ -109,14 +109,11 @@ class IoTHubResponses:
             )
             if not request.query.get("api-version", "").strip():
                 raise errors.invalid_protocol_version("The api-version query parameter is required")
-            try:
-                handler, params = self.router.resolve(request.method, request.path)
-            except NoRoute as exc:
-                if exc.allowed:
-                    raise errors.method_not_allowed(request.method, exc.allowed) from None
-                raise errors.route_not_found(request.path) from None
-            request.params = params
-            return handler(request)
+            return self.router.dispatch(
+                request,
+                method_not_allowed=errors.method_not_allowed,
+                route_not_found=errors.route_not_found,
+            )
         except IoTHubError as exc:
             return exc.to_response(self.state.now())
         except BadJSON as exc:
