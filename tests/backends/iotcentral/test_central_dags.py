@@ -67,6 +67,12 @@ def gateways(app) -> list[str]:
     return [d.device_id for d in app.fleet.devices() if condition.matches(filter_record(d.doc))]
 
 
+def app_jobs(app) -> list[dict]:
+    from airflow_iot_jobs.hooks.iotcentral import IoTCentralHook
+
+    return list(IoTCentralHook().list_jobs())
+
+
 def test_a_property_job_over_a_filter_in_batches_succeeds(central, request):
     with dag_named(request) as dag:
         IoTCentralJobOperator(
@@ -85,18 +91,16 @@ def test_a_property_job_over_a_filter_in_batches_succeeds(central, request):
     xcom = result.xcoms["settings"]
     expected = gateways(central)
     assert 0 < xcom["targeted"] == len(expected) and xcom["succeeded"] >= 0.95 * len(expected)
-    job = (
-        central.state.job(xcom["job_id"]).to_json()
-        if hasattr(central.state.job(xcom["job_id"]), "to_json")
-        else None
-    )
-    group = filter_group_id(GATEWAYS)
-    assert (
-        central.state.device_groups[group]["filter"] == GATEWAYS
-        if hasattr(central.state, "device_groups")
-        else True
-    )
-    assert job is None or job["data"][0]["type"] == "property"
+    from airflow_iot_jobs.hooks.iotcentral import IoTCentralHook
+
+    hook = IoTCentralHook()
+    assert hook.get_device_group(filter_group_id(GATEWAYS))["filter"] == GATEWAYS
+    group_puts = [r for r in central.request_log if r[0] == "PUT" and r[1].startswith("/api/deviceGroups/")]
+    assert len(group_puts) == 1, "the filter's group is written once per launch"
+    job = hook.get_job(xcom["job_id"])
+    assert job["data"][0]["type"] == "property"  # sent in the spec's spelling
+    assert job["batch"] == {"type": "percentage", "value": 25}
+    assert job["cancellationThreshold"] == {"type": "percentage", "value": 5, "batch": False}
 
 
 def test_a_batch_failing_past_the_cancellation_threshold_cancels_the_job_and_fails_the_task(
@@ -205,7 +209,7 @@ def test_stop_then_resume_then_rerun_the_failed_devices(make_central, request):
     assert result.states["rerun"] == "success", result.states
     assert result.xcoms["rerun"]["targeted"] == resumed["failed"]
     assert result.xcoms["rerun"]["job_id"] != resumed["job_id"]
-    assert app.state is not None
+    assert len(app_jobs(app)) == 2  # the job and its rerun
 
 
 def test_device_group_operator_creates_replaces_and_deletes(central, request):
