@@ -4,14 +4,16 @@ batches with a cancellation threshold; stop, resume and rerun; scheduled jobs an
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
 
 from airflow_iot_jobs.backends import IOTCENTRAL
 from airflow_iot_jobs.links import IoTCentralJobLink
-from airflow_iot_jobs.operators.base import BaseJobOperator, JobCancelOperator
+from airflow_iot_jobs.operators.base import BaseJobOperator, JobCancelOperator, check_max_devices
 from airflow_iot_jobs.validation.iotcentral import (
     normalize_job_data,
     parse_amount,
@@ -136,9 +138,20 @@ class IoTCentralJobOperator(IoTCentralBaseJobOperator):
 
     def count_targets(self, request: dict[str, Any]) -> int | None:
         if request["device_filter"] and self.dry_run:
-            return None  # counting a filter needs its device group, and a dry run creates nothing
+            return self.count_existing_filter_group(request)
         self.ensure_filter_group(request)
         return super().count_targets(request)
+
+    def count_existing_filter_group(self, request: dict[str, Any]) -> int | None:
+        """A dry run creates nothing: count the filter's group when an earlier run left it, else unknown."""
+        from airflow_iot_jobs.jobs import ErrorKind, JobServiceError
+
+        try:
+            return super().count_targets(request)
+        except JobServiceError as err:
+            if err.kind is ErrorKind.NOT_FOUND:
+                return None
+            raise
 
     def ensure_filter_group(self, request: dict[str, Any]) -> None:
         """Create or update the filter's device group, once per launch (before counting, or before creating)."""
@@ -281,3 +294,257 @@ class IoTCentralDeviceGroupOperator(BackendTask, BaseOperator):
             self.log.info("device group %s is already absent", group_id)
         else:
             self.log.info("device group %s deleted", group_id)
+
+
+SCHEDULED_JOB_FIELDS = (
+    "displayName",
+    "description",
+    "group",
+    "batch",
+    "cancellationThreshold",
+    "data",
+    "schedule",
+    "enabled",
+)
+NEXT_RUN_WAIT_KEY = (
+    "next_run_wait"  # XCom: what the wait for a scheduled job's next run carries over a deferral
+)
+#: fields the operator leaves as they are when the DAG does not set them
+OPTIONAL_UNMANAGED = ("description",)
+
+
+class IoTCentralScheduledJobOperator(IoTCentralJobOperator):
+    """Ensures an IoT Central scheduled job exists as declared — Central then runs it on its own schedule.
+
+    Creates it when missing; otherwise compares it with the declaration and sends one JSON merge patch of what
+    differs (each change is logged; nothing is sent when nothing differs); ``state="absent"`` deletes it.
+
+    :param scheduled_job_id: the scheduled job's id (templated).
+    :param schedule: ``{"start": <date-time with a zone>, "recurrence": "daily" | "weekly" | "monthly" (absent:
+        once), "end": {"type": "date", "date": "2027-06-30"} | {"type": "occurrences", "occurrences": 1–999}}``.
+    :param enabled: whether Central runs it (default True).
+    :param state: ``"present"`` (default) or ``"absent"``.
+    :param wait_for_completion: default False (return the scheduled job as the service holds it). True: wait
+        for its next instance to start and judge that job with the thresholds, like :class:`IoTCentralJobOperator`.
+
+    The job fields (``device_group_id`` / ``device_filter``, ``data`` — all entries of one type —, ``batch``,
+    ``cancellation_threshold``, ``display_name`` (default: the id), ``description``) mean what they mean on
+    :class:`IoTCentralJobOperator`; ``max_devices`` and ``dry_run`` apply to the device group, ``dry_run``
+    reports the changes without sending them.
+    """
+
+    template_fields: Sequence[str] = (
+        *IoTCentralJobOperator.template_fields,
+        "scheduled_job_id",
+        "schedule",
+        "enabled",
+        "state",
+    )
+    template_fields_renderers = {"data": "json", "schedule": "json"}
+    job_type = "IoT Central scheduled"
+
+    def __init__(
+        self,
+        *,
+        scheduled_job_id: str,
+        schedule: dict[str, Any] | str | None = None,
+        enabled: bool = True,
+        state: str = "present",
+        data: list[dict[str, Any]] | dict[str, Any] | str | None = None,
+        wait_for_completion: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        if "job_id" in kwargs:
+            raise ValueError(
+                "job_id: a scheduled job's runs get their ids from IoT Central; name the schedule with "
+                "scheduled_job_id"
+            )
+        if state not in ("present", "absent"):
+            raise ValueError(f"state: must be 'present' or 'absent', got {state!r}")
+        if state == "present":
+            if schedule is None:
+                raise ValueError(
+                    "schedule: a scheduled job that should exist needs a schedule (at least start)"
+                )
+            if data is None:
+                raise ValueError("data: a scheduled job that should exist needs its job data")
+        elif kwargs.get("device_filter") is None:
+            # what would select the devices does not matter for a delete
+            kwargs.setdefault("device_group_id", "absent")
+        super().__init__(data=data or [], wait_for_completion=wait_for_completion, **kwargs)
+        self.scheduled_job_id = scheduled_job_id
+        self.schedule = schedule
+        self.enabled = enabled
+        self.state = state
+
+    def launch_and_wait(self, context: Context) -> dict[str, Any] | None:
+        from airflow_iot_jobs.validation.iotcentral import normalize_job_data, normalize_schedule
+
+        scheduled_job_id = validate_id(self.scheduled_job_id, "scheduled_job_id")
+        if self.state == "absent":
+            return self.ensure_absent(scheduled_job_id)
+        self.thresholds()
+        self.max_devices = check_max_devices(self.max_devices)
+        request = self.build_request()
+        body = request["body"]
+        body["data"] = normalize_job_data(self.data, "data", one_type=True)
+        body["schedule"] = normalize_schedule(self.schedule)
+        if not isinstance(self.enabled, bool):
+            raise ValueError(f"enabled: must be true or false, got {self.enabled!r}")
+        body["enabled"] = self.enabled
+        body.setdefault("displayName", scheduled_job_id)
+        if self.dry_run:
+            return self.plan_changes(scheduled_job_id, request)
+        self.check_targets(None, request)
+        self.ensure_filter_group(request)
+        current = self.current(scheduled_job_id)
+        # runs that exist before this task are not "the next" one
+        seen = [job["id"] for job in self.hook.scheduled_job_instances(scheduled_job_id)] if current else []
+        held = self.ensure_present(scheduled_job_id, body, current)
+        if not self.wait_for_completion:
+            return held
+        return self.wait_for_next_instance(context, scheduled_job_id, seen, time.time() + self.wait_seconds())
+
+    # ------------------------------------------------------------------ ensuring the declared state
+
+    def current(self, scheduled_job_id: str) -> dict[str, Any] | None:
+        from airflow_iot_jobs.jobs import ErrorKind, JobServiceError
+
+        try:
+            return self.hook.get_scheduled_job(scheduled_job_id)
+        except JobServiceError as err:
+            if err.kind is ErrorKind.NOT_FOUND:
+                return None
+            raise
+
+    def changes(self, current: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+        from airflow_iot_jobs.merge_patch import merge_patch
+        from airflow_iot_jobs.validation.common import parse_start_time
+        from airflow_iot_jobs.validation.iotcentral import iso_utc
+
+        managed = tuple(f for f in SCHEDULED_JOB_FIELDS if f in body or f not in OPTIONAL_UNMANAGED)
+        return merge_patch(
+            current, body, managed, {"schedule.start": lambda v: iso_utc(parse_start_time(v, "start"))}
+        )
+
+    def ensure_present(
+        self, scheduled_job_id: str, body: dict[str, Any], current: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        from airflow_iot_jobs.merge_patch import describe_patch
+
+        if current is None:
+            held = self.hook.put_scheduled_job(scheduled_job_id, body)
+            self.log.info("created scheduled job %s: %s", scheduled_job_id, self.summary(body))
+            return held
+        patch = self.changes(current, body)
+        if not patch:
+            self.log.info("scheduled job %s is as declared; nothing sent", scheduled_job_id)
+            return current
+        self.log.info(
+            "scheduled job %s differs from its declaration:\n  %s",
+            scheduled_job_id,
+            "\n  ".join(describe_patch(patch, current)),
+        )
+        held = self.hook.update_scheduled_job(scheduled_job_id, patch)
+        self.log.info("scheduled job %s updated (%d change(s))", scheduled_job_id, len(patch))
+        return held
+
+    def ensure_absent(self, scheduled_job_id: str) -> None:
+        from airflow_iot_jobs.jobs import ErrorKind, JobServiceError
+
+        if self.dry_run:
+            state = "exists" if self.current(scheduled_job_id) else "is already absent"
+            self.log.info("dry run: scheduled job %s %s; nothing was deleted", scheduled_job_id, state)
+            return None
+        try:
+            self.hook.delete_scheduled_job(scheduled_job_id)
+        except JobServiceError as err:
+            if err.kind is not ErrorKind.NOT_FOUND:
+                raise
+            self.log.info("scheduled job %s is already absent", scheduled_job_id)
+        else:
+            self.log.info("scheduled job %s deleted", scheduled_job_id)
+        return None
+
+    def plan_changes(self, scheduled_job_id: str, request: dict[str, Any]) -> dict[str, Any]:
+        from airflow_iot_jobs.merge_patch import describe_patch
+
+        devices = self.count_targets(request)
+        current = self.current(scheduled_job_id)
+        changes = (
+            ["create"] if current is None else describe_patch(self.changes(current, request["body"]), current)
+        )
+        self.log.info(
+            "dry run: scheduled job %s over %s (%s device(s)): %s; nothing was sent",
+            scheduled_job_id,
+            self.describe_target(request),
+            "an unknown number of" if devices is None else f"{devices:,}",
+            "; ".join(changes) or "no change",
+        )
+        return {
+            "dry_run": True,
+            "scheduled_job_id": scheduled_job_id,
+            "target": self.describe_target(request),
+            "devices": devices,
+            "changes": changes,
+        }
+
+    @staticmethod
+    def summary(body: dict[str, Any]) -> str:
+        schedule = body["schedule"]
+        end = schedule.get("end") or {}
+        until = end.get("date") or (f"{end['occurrences']} run(s)" if "occurrences" in end else "no end")
+        return (
+            f"{schedule.get('recurrence', 'once')} from {schedule['start']} ({until}) over group {body['group']}, "
+            f"{'enabled' if body['enabled'] else 'disabled'}"
+        )
+
+    # ------------------------------------------------------------------ waiting for the next run
+
+    def wait_for_next_instance(
+        self, context: Context, scheduled_job_id: str, seen: list[str], deadline: float
+    ) -> dict[str, Any]:
+        """Wait until Central starts a run the schedule did not have before this task, then judge that job."""
+        schedule = self.poll_schedule()
+        delay = schedule.base
+        while True:
+            instance = self.new_instance(scheduled_job_id, seen)
+            if instance is not None:
+                self.log.info("scheduled job %s started job %s", scheduled_job_id, instance)
+                self._launched_job_id = instance
+                if self.deferrable:
+                    self.defer_wait(instance, schedule, deadline, timeout=None)
+                return self.wait_by_polling(instance, schedule, deadline)
+            remaining = deadline - time.time()
+            if remaining <= 0:
+                from airflow_iot_jobs.waiting import JobWaitTimeout
+
+                raise JobWaitTimeout(
+                    f"scheduled job {scheduled_job_id} started no run before the wait timeout"
+                )
+            delay = min(delay * 2, schedule.maximum, remaining)
+            if self.deferrable:
+                from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
+
+                # kept in XCom, not next_kwargs: dag.test() resumes with the trigger's event alone
+                context["ti"].xcom_push(key=NEXT_RUN_WAIT_KEY, value={"seen": seen, "deadline": deadline})
+                self.defer(
+                    trigger=TimeDeltaTrigger(timedelta(seconds=delay)), method_name="resume_next_run_wait"
+                )
+            time.sleep(delay)
+
+    def resume_next_run_wait(self, context: Context, event: Any = None) -> dict[str, Any]:
+        from airflow_iot_jobs.waiting import fail_fast_on_permanent_errors
+
+        ti = context["ti"]
+        state = ti.xcom_pull(task_ids=ti.task_id, key=NEXT_RUN_WAIT_KEY, map_indexes=ti.map_index)
+        scheduled_job_id = validate_id(self.scheduled_job_id, "scheduled_job_id")
+        with fail_fast_on_permanent_errors():
+            return self.wait_for_next_instance(context, scheduled_job_id, state["seen"], state["deadline"])
+
+    def new_instance(self, scheduled_job_id: str, seen: list[str]) -> str | None:
+        known = set(seen)
+        for job in self.hook.scheduled_job_instances(scheduled_job_id):
+            if job["id"] not in known:
+                return job["id"]
+        return None

@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
+from datetime import date, datetime
 from typing import Any
 
-from airflow_iot_jobs.validation.common import coerce_json_object
+from airflow_iot_jobs.validation.common import coerce_json_object, parse_start_time
 
 MAX_ID_LENGTH = 255
 ID_PATTERN = re.compile(r"[a-zA-Z0-9_-]+")
@@ -23,6 +24,8 @@ DATA_TYPES = {
     "devicetemplatemigration": "deviceTemplateMigration",
     "devicetemplatemigrationjobdata": "deviceTemplateMigration",
 }
+RECURRENCES = ("daily", "weekly", "monthly")
+MAX_OCCURRENCES = 999
 _SHARE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*%\s*")
 
 
@@ -114,3 +117,64 @@ def parse_cancellation_threshold(value: object, field: str = "cancellation_thres
             raise ValueError(f"{field}.batch: must be true or false, got {batch!r}")
         value = {"type": value.get("type"), "value": value.get("value")}
     return {**parse_amount(value, field), "batch": batch}
+
+
+def iso_utc(moment: datetime) -> str:
+    """The form the service writes date-times in (UTC, ``Z``), so declared and stored values compare."""
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def normalize_schedule(value: object, field: str = "schedule") -> dict[str, Any]:
+    """A ``JobSchedule`` in the spec's shape: ``start`` (date-time with a zone), ``recurrence`` daily | weekly |
+    monthly (absent: run once), ``end`` ``{"type": "date", "date": "YYYY-MM-DD"}`` or ``{"type": "occurrences",
+    "occurrences": 1–999}``. ``start`` may be a datetime and ``end.date`` a date."""
+    value = coerce_json_object(value, field)
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{field}: must be an object with start, recurrence and end, got {value!r}")
+    unknown = sorted(set(value) - {"start", "recurrence", "end"})
+    if unknown:
+        raise ValueError(f"{field}: unknown key(s) {unknown}; a schedule has start, recurrence and end")
+    if value.get("start") in (None, ""):
+        raise ValueError(f"{field}.start: the first run's date-time is required")
+    schedule: dict[str, Any] = {"start": iso_utc(parse_start_time(value["start"], f"{field}.start"))}
+    recurrence = value.get("recurrence")
+    if recurrence is not None:
+        if not isinstance(recurrence, str) or recurrence.lower() not in RECURRENCES:
+            raise ValueError(
+                f"{field}.recurrence: must be one of {', '.join(RECURRENCES)} or absent, got {recurrence!r}"
+            )
+        schedule["recurrence"] = recurrence.lower()
+    end = value.get("end")
+    if end is not None:
+        schedule["end"] = _schedule_end(end, f"{field}.end")
+    return schedule
+
+
+def _schedule_end(end: object, field: str) -> dict[str, Any]:
+    if not isinstance(end, Mapping):
+        raise ValueError(
+            f"{field}: must be {{'type': 'date', 'date': …}} or {{'type': 'occurrences', 'occurrences': …}}"
+        )
+    kind = end.get("type")
+    if kind == "date":
+        day = end.get("date")
+        if isinstance(day, datetime):
+            day = day.date()
+        if isinstance(day, str):
+            try:
+                day = date.fromisoformat(day.strip())
+            except ValueError:
+                raise ValueError(
+                    f"{field}.date: {end.get('date')!r} is not a date such as '2027-06-30'"
+                ) from None
+        if not isinstance(day, date):
+            raise ValueError(f"{field}.date: must be a date such as '2027-06-30', got {day!r}")
+        return {"type": "date", "date": day.isoformat()}
+    if kind == "occurrences":
+        count = end.get("occurrences")
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_OCCURRENCES:
+            raise ValueError(
+                f"{field}.occurrences: must be a whole number from 1 to {MAX_OCCURRENCES}, got {count!r}"
+            )
+        return {"type": "occurrences", "occurrences": count}
+    raise ValueError(f"{field}.type: must be 'date' or 'occurrences', got {kind!r}")
