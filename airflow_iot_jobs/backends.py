@@ -104,4 +104,4 @@ IOTCENTRAL = Backend(
 )
 
 #: the backends the provider registers with Airflow (a backend joins when it is complete)
-BACKENDS: tuple[Backend, ...] = (IOTHUB,)
+BACKENDS: tuple[Backend, ...] = (IOTHUB, IOTCENTRAL)

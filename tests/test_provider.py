@@ -7,6 +7,10 @@ import os
 import subprocess
 import sys
 
+import pytest
+
+from airflow_iot_jobs.backends import BACKENDS
+
 HEAVY = (
     "azure.iot.hub",
     "azure.identity",
@@ -28,25 +32,57 @@ def test_providers_list_shows_the_package():
     ).stdout
     packages = {p["package_name"]: p for p in json.loads(out[out.index("[") :])}
     assert "airflow-iot-jobs" in packages
+    assert all(b.name in packages["airflow-iot-jobs"]["description"] for b in BACKENDS)
 
 
-def test_connection_form_and_hook_are_registered():
+#: the fields each connection form must offer (beyond host / password)
+FORM_FIELDS = {
+    "azure_iot_hub": {"connection_string", "endpoint_url", "tenant_id", "client_id", "client_secret"},
+    "azure_iot_central": {"base_domain", "endpoint_url", "tenant_id", "client_id", "client_secret"},
+}
+
+
+@pytest.mark.parametrize("backend", BACKENDS, ids=[b.conn_type for b in BACKENDS])
+def test_connection_form_and_hook_are_registered(backend):
     from airflow.providers_manager import ProvidersManager
 
     manager = ProvidersManager()
-    hook = manager.hooks["azure_iot_hub"]
-    assert hook.hook_class_name == "airflow_iot_jobs.hooks.iothub.IoTHubHook"
-    assert hook.connection_id_attribute_name == "iothub_conn_id"
-    behaviour = manager.field_behaviours["azure_iot_hub"]
+    hook = manager.hooks[backend.conn_type]
+    assert hook.hook_class_name == backend.hook
+    assert hook.connection_id_attribute_name == backend.conn_param
+    assert hook.hook_name == backend.name
+    behaviour = manager.field_behaviours[backend.conn_type]
     assert "password" in behaviour["relabeling"]
-    widgets = {key.rsplit("__", 1)[-1] for key in manager.connection_form_widgets}
-    assert {"connection_string", "endpoint_url", "tenant_id", "client_id", "client_secret"} <= widgets
+    widgets = {
+        key.rsplit("__", 1)[-1]
+        for key in manager.connection_form_widgets
+        if key.startswith(f"extra__{backend.conn_type}__")
+    }
+    assert FORM_FIELDS[backend.conn_type] <= widgets
+
+
+def test_provider_info_lists_every_backend_class():
+    from airflow_iot_jobs import get_provider_info
+
+    info = get_provider_info()
+    modules = {
+        kind: {m for entry in info[kind] for m in entry["python-modules"]}
+        for kind in ("hooks", "operators", "sensors", "triggers")
+    }
+    for backend in BACKENDS:
+        for kind, paths in backend.modules.items():
+            assert set(paths) <= modules[kind], (backend.name, kind)
+    assert set(info["extra-links"]) == {link for b in BACKENDS for link in b.extra_links}
+    assert {"Azure IoT Hub", "Azure IoT Central"} <= {i["integration-name"] for i in info["integrations"]}
 
 
 def test_operator_and_sensor_modules_import_no_sdk_at_dag_parse():
     code = (
-        "import sys, airflow_iot_jobs.operators.iothub, airflow_iot_jobs.sensors.iothub, "
-        "airflow_iot_jobs.triggers.iothub; "
+        "import sys, "
+        + ", ".join(
+            m for b in BACKENDS for kind in ("operators", "sensors", "triggers") for m in b.modules[kind]
+        )
+        + "; "
         f"print([m for m in {HEAVY!r} if any(k == m or k.startswith(m + '.') for k in sys.modules)])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
