@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -27,27 +26,6 @@ GATEWAYS = 'SELECT * FROM devices WHERE $template = "dtmi:airflowIotJobs:gateway
 SET_INTERVAL = [
     {"type": "property", "target": "dtmi:airflowIotJobs:gateway100;1", "path": "interval", "value": 60}
 ]
-
-
-@pytest.fixture
-def make_central(monkeypatch: pytest.MonkeyPatch) -> Iterator:
-    from airflow_iot_jobs.emulator.iotcentral.server import IoTCentralEmulator
-
-    started = []
-
-    def start(**options):
-        options.setdefault("seed", 5)
-        options.setdefault("speed", 50.0)
-        options.setdefault("offline_rate", 0.0)
-        app = IoTCentralEmulator(**options).start()
-        started.append(app)
-        for name, value in app.info()["airflow_env"].items():
-            monkeypatch.setenv(name, value)
-        return app
-
-    yield start
-    for app in started:
-        app.stop()
 
 
 @pytest.fixture
