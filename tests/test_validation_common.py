@@ -329,3 +329,31 @@ def test_derived_job_ids_of_different_task_instances_differ(
 ) -> None:
     assume(one != other)
     assert derive_job_id(context_for(*one)) != derive_job_id(context_for(*other))
+
+
+# ---------------------------------------------------------------------------------------------------- flags
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (True, True),
+        (False, False),
+        ("true", True),
+        (" False ", False),
+        ("TRUE", True),
+        ("{{ params.x }}", None),
+    ],
+)
+def test_check_flag_takes_booleans_and_rendered_true_false(value: object, expected: bool | None) -> None:
+    from airflow_iot_jobs.operators.base import check_flag
+
+    assert check_flag(value, "dry_run") is expected
+
+
+@pytest.mark.parametrize("value", ["yes", "", "0", 1, 0, None])
+def test_check_flag_rejects_anything_else_naming_the_field(value: object) -> None:
+    from airflow_iot_jobs.operators.base import check_flag
+
+    with pytest.raises(ValueError, match="^dry_run: must be true or false"):
+        check_flag(value, "dry_run")

@@ -50,6 +50,17 @@ def check_max_devices(value: object) -> int | None:
     return value
 
 
+def check_flag(value: object, field: str) -> bool | None:
+    """A yes/no option; ``"true"`` / ``"false"`` from a rendered template (a params form) count as one."""
+    if is_template(value):
+        return None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise ValueError(f"{field}: must be true or false, got {value!r}")
+
+
 class BaseJobOperator(JobWaiting, BaseOperator):
     """Creates one remote job per task instance and, by default, waits until it meets its thresholds.
 
@@ -71,7 +82,8 @@ class BaseJobOperator(JobWaiting, BaseOperator):
         (no job is created) when there are more than this; the count is logged either way. Templated.
     :param allow_no_devices: a target that matches no device is a success (default: the task fails, naming the
         target, and no job is created).
-    :param dry_run: count and log the targets, return the plan, launch nothing.
+    :param dry_run: count and log the targets, return the plan, launch nothing. Templated (a params form's
+        boolean, or ``"true"`` / ``"false"``).
     """
 
     early_success = False
@@ -82,6 +94,7 @@ class BaseJobOperator(JobWaiting, BaseOperator):
         "success_threshold",
         "failure_threshold",
         "max_devices",
+        "dry_run",
     )
     template_fields: Sequence[str] = shared_template_fields
 
@@ -100,11 +113,12 @@ class BaseJobOperator(JobWaiting, BaseOperator):
         cancel_on_kill: bool | None = None,
         max_devices: int | None = None,
         allow_no_devices: bool = False,
-        dry_run: bool = False,
+        dry_run: bool | str = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         check_max_devices(max_devices)
+        check_flag(dry_run, "dry_run")
         check_thresholds_at_parse(success_threshold, failure_threshold)
         self.backend.check_cancel_flags(cancel_on_failure=cancel_on_failure, cancel_on_kill=cancel_on_kill)
         validate_interval(poll_interval, "poll_interval")
@@ -174,6 +188,7 @@ class BaseJobOperator(JobWaiting, BaseOperator):
     def launch_and_wait(self, context: Context) -> dict[str, Any]:
         self.thresholds()  # rendered thresholds, checked before any call
         self.max_devices = check_max_devices(self.max_devices)
+        self.dry_run = check_flag(self.dry_run, "dry_run")
         request = self.build_request()
         if self.launch_strategy == "client_id":
             job_id = self.hook.validate_job_id(self.job_id or self.derived_job_id(context))

@@ -1,4 +1,4 @@
-"""Fixtures of the IoT-Central-only tests: emulators on 127.0.0.1 the default connection points at."""
+"""The IoT Central emulator on 127.0.0.1, with the default ``azure_iot_central_default`` connection pointing at it."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 
 @pytest.fixture
 def make_central(monkeypatch: pytest.MonkeyPatch) -> Iterator:
+    """Start IoT Central emulators (seed 5, speed 50, no offline devices unless asked), stopped after the test."""
     from airflow_iot_jobs.emulator.iotcentral.server import IoTCentralEmulator
 
     started = []
@@ -30,4 +31,5 @@ def make_central(monkeypatch: pytest.MonkeyPatch) -> Iterator:
 
 @pytest.fixture
 def central(make_central):
+    """An app of 300 devices."""
     return make_central(devices=300)
