@@ -16,7 +16,7 @@ START = datetime(2026, 1, 1, tzinfo=UTC)
 TEMPLATE = "dtmi:airflowIotJobs:gateway100;1"
 GATEWAYS = f'SELECT * FROM devices WHERE $template = "{TEMPLATE}"'
 READY_GATEWAYS = GATEWAYS + " AND $provisioned = true"  # an unprovisioned device fails every job
-SET_INTERVAL = [{"type": "property", "target": TEMPLATE, "path": "interval", "value": 60}]
+SET_INTERVAL = [{"type": "property", "target": TEMPLATE, "path": "telemetryIntervalSeconds", "value": 60}]
 NIGHTLY = {
     "start": "2027-01-01T02:00:00Z",
     "recurrence": "daily",
