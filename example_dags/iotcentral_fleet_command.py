@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 
-from airflow.sdk import DAG, Param, task
+from airflow.sdk import DAG, Param
 
 from airflow_iot_jobs.operators.iotcentral import IoTCentralJobOperator
 
@@ -94,47 +94,31 @@ with DAG(
     },
     tags=["iot", "azure-iot-central", "ad-hoc"],
 ) as dag:
-
-    @task.branch
-    def choose_devices(params: dict | None = None) -> str:
-        """The filter or the group: exactly one of them."""
-        from airflow.sdk.exceptions import AirflowFailException
-
-        if bool(params["device_filter"]) == bool(params["device_group_id"]):
-            raise AirflowFailException("fill in exactly one of device_filter and device_group_id")
-        return "command_over_filter" if params["device_filter"] else "command_over_group"
-
-    def command_job(task_id: str, **devices: str) -> IoTCentralJobOperator:
-        return IoTCentralJobOperator(
-            task_id=task_id,
-            **devices,
-            data=[
-                {
-                    "type": "command",
-                    "target": "{{ params.device_template }}",
-                    "path": "{{ params.command }}",
-                    "value": "{{ params.payload }}",
-                }
-            ],
-            batch="{{ params.batch or None }}",
-            cancellation_threshold=(
-                "{{ {'type': 'percentage', 'value': params.cancellation_threshold, 'batch': params.cancel_per_batch}"
-                " if params.cancellation_threshold else None }}"
-            ),
-            success_threshold="{{ params.success_threshold }}",
-            max_devices="{{ params.max_devices }}",
-            dry_run="{{ params.dry_run }}",
-            display_name="{{ params.command }} from Airflow ({{ run_id }})",
-            deferrable=True,
-            poll_interval=POLL_SECONDS,
-            timeout=timedelta(hours=2),
-        )
-
-    choose_devices() >> [
-        command_job("command_over_filter", device_filter="{{ params.device_filter }}"),
-        command_job("command_over_group", device_group_id="{{ params.device_group_id }}"),
-    ]
-
+    IoTCentralJobOperator(
+        task_id="command",
+        device_filter="{{ params.device_filter or '' }}",  # fill in exactly one of the two: checked at run time
+        device_group_id="{{ params.device_group_id or '' }}",
+        data=[
+            {
+                "type": "command",
+                "target": "{{ params.device_template }}",
+                "path": "{{ params.command }}",
+                "value": "{{ params.payload }}",
+            }
+        ],
+        batch="{{ params.batch or None }}",
+        cancellation_threshold=(
+            "{{ {'type': 'percentage', 'value': params.cancellation_threshold, 'batch': params.cancel_per_batch}"
+            " if params.cancellation_threshold else None }}"
+        ),
+        success_threshold="{{ params.success_threshold }}",
+        max_devices="{{ params.max_devices }}",
+        dry_run="{{ params.dry_run }}",
+        display_name="{{ params.command }} from Airflow ({{ run_id }})",
+        deferrable=True,
+        poll_interval=POLL_SECONDS,
+        timeout=timedelta(hours=2),
+    )
 
 if __name__ == "__main__":
     dag.test()

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.sdk import BaseOperator
 
 from airflow_iot_jobs.backends import IOTCENTRAL
+from airflow_iot_jobs.jobs import is_template
 from airflow_iot_jobs.links import IoTCentralJobLink
 from airflow_iot_jobs.operators.base import BaseJobOperator, JobCancelOperator, check_max_devices
 from airflow_iot_jobs.validation.iotcentral import (
@@ -29,6 +30,15 @@ if TYPE_CHECKING:
 def filter_group_id(device_filter: str) -> str:
     """The device group an operator keeps for a filter: the same filter always names the same group."""
     return "airflow-" + hashlib.sha256(device_filter.strip().encode()).hexdigest()[:24]
+
+
+def check_one_selection(device_group_id: object, device_filter: object) -> tuple[Any, Any]:
+    """Exactly one of the two selects the devices; an empty string (a form field left empty) is none."""
+    group = None if device_group_id in (None, "") else device_group_id
+    devices = None if device_filter in (None, "") else device_filter
+    if (group is None) == (devices is None):
+        raise ValueError("device_group_id / device_filter: give exactly one of them to select the devices")
+    return group, devices
 
 
 class IoTCentralBaseJobOperator(BaseJobOperator):
@@ -94,10 +104,8 @@ class IoTCentralJobOperator(IoTCentralBaseJobOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if (device_group_id is None) == (device_filter is None):
-            raise ValueError(
-                "device_group_id / device_filter: give exactly one of them to select the devices"
-            )
+        if not (is_template(device_group_id) or is_template(device_filter)):
+            check_one_selection(device_group_id, device_filter)
         self.data = data
         self.device_group_id = device_group_id
         self.device_filter = device_filter
@@ -107,6 +115,9 @@ class IoTCentralJobOperator(IoTCentralBaseJobOperator):
         self.description = description
 
     def build_request(self) -> dict[str, Any]:
+        self.device_group_id, self.device_filter = check_one_selection(
+            self.device_group_id, self.device_filter
+        )
         if self.device_filter is not None:
             from airflow_iot_jobs.query.iotcentral import validate_filter
 

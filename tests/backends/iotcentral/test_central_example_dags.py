@@ -190,12 +190,8 @@ def test_fleet_command_from_the_form_reaches_the_devices_of_the_filter(make_cent
     result = run_dag(load("iotcentral_fleet_command").dag, run_conf=conf)
 
     assert result.state == "success", result.states
-    assert result.states == {
-        "choose_devices": "success",
-        "command_over_filter": "success",
-        "command_over_group": "skipped",
-    }
-    xcom = result.xcoms["command_over_filter"]
+    assert result.states == {"command": "success"}
+    xcom = result.xcoms["command"]
     job = app.state.jobs[xcom["job_id"]]
     group = filter_group_id(AMS_GATEWAYS)
     assert job.body["group"] == group and app.state.groups[group].body["filter"] == AMS_GATEWAYS
@@ -221,12 +217,8 @@ def test_fleet_command_dry_run_over_a_group_counts_and_creates_nothing(make_cent
 
     result = run_dag(load("iotcentral_fleet_command").dag, run_conf=conf)
 
-    assert result.states == {
-        "choose_devices": "success",
-        "command_over_filter": "skipped",
-        "command_over_group": "success",
-    }
-    plan = result.xcoms["command_over_group"]
+    assert result.states == {"command": "success"}
+    plan = result.xcoms["command"]
     assert plan["dry_run"] is True and plan["devices"] == len(matching(app, AMS_GATEWAYS)) > 0
     assert app.state.jobs == {} and jobs_created(app) == []
 
@@ -237,7 +229,7 @@ def test_fleet_command_over_max_devices_creates_no_job(make_central, logs):
 
     result = run_dag(load("iotcentral_fleet_command").dag, run_conf=conf)
 
-    assert result.states["command_over_filter"] == "failed" and result.state == "failed"
+    assert result.states["command"] == "failed" and result.state == "failed"
     assert app.state.jobs == {} and jobs_created(app) == []
     assert "more than max_devices=3" in logs()
 
@@ -250,8 +242,8 @@ def test_fleet_command_batch_past_the_cancellation_threshold_cancels_and_fails(m
     result = run_dag(load("iotcentral_fleet_command").dag, run_conf=conf)
     text = logs()
 
-    assert result.states["command_over_filter"] == "failed" and result.state == "failed"
-    pushed = result.other_xcoms["command_over_filter"][FAILURE_XCOM_KEY]
+    assert result.states["command"] == "failed" and result.state == "failed"
+    pushed = result.other_xcoms["command"][FAILURE_XCOM_KEY]
     job = app.state.jobs[pushed["job_id"]]
     assert job.body["batch"] == {"type": "number", "value": 5}
     assert job.wire_status() == "cancelled" and "a batch" in job.reason
@@ -272,10 +264,9 @@ def test_fleet_command_needs_exactly_one_of_filter_and_group(make_central, devic
 
     result = run_dag(load("iotcentral_fleet_command").dag, run_conf=command_conf(**devices))
 
-    assert result.states["choose_devices"] == "failed" and result.state == "failed"
-    assert {result.states["command_over_filter"], result.states["command_over_group"]} == {"upstream_failed"}
+    assert result.states == {"command": "failed"} and result.state == "failed"
     assert app.request_log == []
-    assert "exactly one of device_filter and device_group_id" in logs()
+    assert "device_group_id / device_filter: give exactly one of them to select the devices" in logs()
 
 
 def test_fleet_command_with_the_forms_defaults_pings_the_provisioned_gw100_gateways(make_central):
@@ -286,7 +277,7 @@ def test_fleet_command_with_the_forms_defaults_pings_the_provisioned_gw100_gatew
     result = run_dag(command.dag)
 
     assert result.state == "success", result.states
-    job = app.state.jobs[result.xcoms["command_over_filter"]["job_id"]]
+    job = app.state.jobs[result.xcoms["command"]["job_id"]]
     assert sorted(job.rows.device_ids) == matching(app, defaults["device_filter"]) != []
     assert job.body["data"][0]["path"] == "ping" and job.body["data"][0]["target"] == GW100
     assert job.body["batch"] == {"type": "percentage", "value": 10}
