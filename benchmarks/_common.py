@@ -6,6 +6,7 @@ import base64
 import contextlib
 import hashlib
 import hmac
+import importlib
 import json
 import os
 import resource
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus
@@ -45,14 +47,10 @@ def quiet_logs() -> None:
     logging.disable(logging.INFO)
 
 
-def connection_json(connection_string: str, endpoint: str) -> str:
-    return json.dumps(
-        {"conn_type": "azure_iot_hub", "password": connection_string, "extra": {"endpoint_url": endpoint}}
-    )
-
-
-def use_hub(conn_id: str, connection_string: str, endpoint: str) -> None:
-    os.environ[f"AIRFLOW_CONN_{conn_id.upper()}"] = connection_json(connection_string, endpoint)
+def use_connection(conn_id: str, info: dict[str, Any]) -> None:
+    """Point ``conn_id`` at an emulator: the connection its ``info()`` hands Airflow (``airflow_env``), renamed."""
+    (value,) = info["airflow_env"].values()
+    os.environ[f"AIRFLOW_CONN_{conn_id.upper()}"] = value
 
 
 def sas_token(hostname: str, connection_string: str, ttl: int = 86400) -> str:
@@ -63,6 +61,74 @@ def sas_token(hostname: str, connection_string: str, ttl: int = 86400) -> str:
     digest = hmac.new(base64.b64decode(parts["SharedAccessKey"]), f"{sr}\n{expiry}".encode(), hashlib.sha256)
     sig = quote(base64.b64encode(digest.digest()).decode())
     return f"SharedAccessSignature sr={sr}&sig={sig}&se={expiry}&skn={parts['SharedAccessKeyName']}"
+
+
+# ------------------------------------------------------------------------------------------- backends
+
+
+@dataclass(frozen=True)
+class BenchBackend:
+    """One backend as the figures drive it. The provider's own :class:`~airflow_iot_jobs.backends.Backend` entry
+    names its hook, trigger and connection keyword; this adds what only the benchmarks need. Dotted paths, so
+    reading the table imports nothing."""
+
+    key: str  # "iothub": a child's command-line argument and ``_serve``'s ``backend`` option
+    label: str  # "IoT Hub": what the rows say
+    entry_name: str  # the provider's Backend entry in airflow_iot_jobs.backends
+    emulator: str  # the emulator class
+    sensor: str  # the sensor class (the poke-mode comparison)
+    name_option: str  # the emulator keyword naming the hub / application
+
+    def entry(self) -> Any:
+        return import_path(f"airflow_iot_jobs.backends.{self.entry_name}")
+
+    def emulator_class(self) -> Any:
+        return import_path(self.emulator)
+
+    def sensor_class(self) -> Any:
+        return import_path(self.sensor)
+
+    def hook_params(self, conn_id: str) -> dict[str, Any]:
+        return {self.entry().conn_param: conn_id}
+
+    def hook(self, conn_id: str) -> Any:
+        return self.entry().hook_class()(**self.hook_params(conn_id))
+
+    def trigger(self, job_id: str, conn_id: str, **kwargs: Any) -> Any:
+        """The backend's trigger as a deferring operator builds it (hook parameters, never a secret)."""
+        return self.entry().trigger_class()(job_id=job_id, hook_params=self.hook_params(conn_id), **kwargs)
+
+    @property
+    def default_conn_env(self) -> str:
+        return f"AIRFLOW_CONN_{self.entry().default_conn_id.upper()}"
+
+
+BACKENDS: dict[str, BenchBackend] = {
+    b.key: b
+    for b in (
+        BenchBackend(
+            key="iothub",
+            label="IoT Hub",
+            entry_name="IOTHUB",
+            emulator="airflow_iot_jobs.emulator.iothub.server.IoTHubEmulator",
+            sensor="airflow_iot_jobs.sensors.iothub.IoTHubJobSensor",
+            name_option="hub_name",
+        ),
+        BenchBackend(
+            key="iotcentral",
+            label="IoT Central",
+            entry_name="IOTCENTRAL",
+            emulator="airflow_iot_jobs.emulator.iotcentral.server.IoTCentralEmulator",
+            sensor="airflow_iot_jobs.sensors.iotcentral.IoTCentralJobSensor",
+            name_option="app_subdomain",
+        ),
+    )
+}
+
+
+def import_path(path: str) -> Any:
+    module, _, name = path.rpartition(".")
+    return getattr(importlib.import_module(module), name)
 
 
 # ------------------------------------------------------------------------------------------- measuring
@@ -153,9 +219,10 @@ def row(
     }
 
 
-class ServedHub:
+class ServedEmulator:
     """An emulator in a child process (``benchmarks._serve``): its CPU and memory stay out of the measured
-    process. ``request_count()`` asks it how many requests it answered."""
+    process. ``options``: ``backend`` (a key of :data:`BACKENDS`) and the emulator's keywords.
+    ``request_count()`` asks it how many requests it answered."""
 
     def __init__(self, *, wait: bool = True, **options: Any) -> None:
         self.options = options
@@ -171,20 +238,18 @@ class ServedHub:
             self.wait_started()
 
     @classmethod
-    def many(cls, options: list[dict[str, Any]]) -> list[ServedHub]:
+    def many(cls, options: list[dict[str, Any]]) -> list[ServedEmulator]:
         """Start several at once (the children import the emulator in parallel), then wait for all."""
-        hubs = [cls(wait=False, **opts) for opts in options]
-        return [hub.wait_started() for hub in hubs]
+        served = [cls(wait=False, **opts) for opts in options]
+        return [emulator.wait_started() for emulator in served]
 
-    def wait_started(self) -> ServedHub:
+    def wait_started(self) -> ServedEmulator:
         if self.info is None:
             line = self.proc.stdout.readline()
             if not line:
                 raise RuntimeError(f"emulator with {self.options} did not start")
             self.info = json.loads(line)
             self.endpoint: str = self.info["endpoint"]
-            self.hostname: str = self.info["hostname"]
-            self.connection_string: str = self.info["connection_string"]
         return self
 
     def ask(self, command: str) -> Any:

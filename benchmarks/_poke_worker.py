@@ -1,15 +1,24 @@
-"""``python -m benchmarks._poke_worker <job_id>``: one poke-mode wait, as a worker's task process holds it.
+"""``python -m benchmarks._poke_worker <backend> <job_id>``: one poke-mode wait, as a worker's task process holds it.
 
-Imports airflow and the provider's sensor, builds ``IoTHubJobSensor(mode="poke")`` and pokes the job behind
-``AIRFLOW_CONN_AZURE_IOT_HUB_DEFAULT`` a few times (it stays scheduled, so every poke says "not yet"). Reports
-the process's RSS and the CPU seconds of one poke (median).
+Imports airflow and the backend's sensor (``IoTHubJobSensor``, ``IoTCentralJobSensor``), builds it with
+``mode="poke"`` and pokes the job behind the backend's default connection a few times (the job stays waiting,
+so every poke says "not yet"). Reports the process's RSS and the CPU seconds of one poke (median).
 """
 
 from __future__ import annotations
 
 import sys
 
-from benchmarks._common import cpu_seconds, emit, isolate_airflow, median, peak_rss_mb, quiet_logs, rss_mb
+from benchmarks._common import (
+    BACKENDS,
+    cpu_seconds,
+    emit,
+    isolate_airflow,
+    median,
+    peak_rss_mb,
+    quiet_logs,
+    rss_mb,
+)
 
 POKES = 5
 
@@ -19,9 +28,8 @@ def main() -> int:
     quiet_logs()
     import airflow.sdk  # noqa: F401
 
-    from airflow_iot_jobs.sensors.iothub import IoTHubJobSensor
-
-    sensor = IoTHubJobSensor(task_id="wait", job_id=sys.argv[1], mode="poke", poke_interval=30)
+    sensor_class = BACKENDS[sys.argv[1]].sensor_class()
+    sensor = sensor_class(task_id="wait", job_id=sys.argv[2], mode="poke", poke_interval=30)
     costs = []
     for _ in range(POKES):
         before = cpu_seconds()

@@ -1,60 +1,89 @@
-"""``python -m benchmarks._serve '<IoTHubEmulator kwargs as JSON>'``: one emulator in its own process.
+"""``python -m benchmarks._serve '<options as JSON>'``: one emulator in its own process.
 
-Prints the emulator's info as one JSON line, then answers commands read from stdin, one JSON line each:
-``count`` (requests answered so far), ``log`` (the whole request log), ``rss`` (MB), ``jobs <n> <prefix>``
-(create n method jobs ``<prefix>-<i>`` scheduled a day ahead, straight in the state: they stay active and
-cost the measured process nothing to set up). EOF stops it.
+Options: ``backend`` (``iothub`` or ``iotcentral``, see ``_common.BACKENDS``; default ``iothub``) and the
+emulator's own keywords. Prints the emulator's info as one JSON line, then answers commands read from stdin, one
+JSON line each: ``count`` (requests answered so far), ``log`` (the whole request log), ``rss`` (MB),
+``jobs <n> <prefix>`` (create n jobs ``<prefix>-<i>`` that start a day from now, straight in the state: they stay
+active and cost the measured process nothing to set up). EOF stops it.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from typing import Any
 
-from airflow_iot_jobs.emulator.iothub.server import IoTHubEmulator
+from benchmarks._common import BACKENDS
+
+DAY = 86400.0
 
 
-def create_scheduled_jobs(hub: IoTHubEmulator, count: int, prefix: str) -> list[str]:
+def hub_waiting_job(emulator: Any, job_id: str) -> None:
+    """An IoT Hub method job scheduled a day ahead (status ``scheduled``)."""
     from airflow_iot_jobs.emulator.iothub.models import JobSpec
     from airflow_iot_jobs.query.iothub import parse_condition
 
-    start = hub.timeline.now() + 86400
-    created = []
-    for index in range(count):
-        job_id = f"{prefix}-{index}"
-        hub.state.create_job(
-            JobSpec(
-                job_id=job_id,
-                job_type="scheduleDeviceMethod",
-                query_condition="*",
-                condition=parse_condition("*"),
-                start_time=start,
-                max_execution_seconds=3600,
-                cloud_to_device_method={"methodName": "reboot", "responseTimeoutInSeconds": 30},
-            )
+    emulator.state.create_job(
+        JobSpec(
+            job_id=job_id,
+            job_type="scheduleDeviceMethod",
+            query_condition="*",
+            condition=parse_condition("*"),
+            start_time=emulator.timeline.now() + DAY,
+            max_execution_seconds=3600,
+            cloud_to_device_method={"methodName": "reboot", "responseTimeoutInSeconds": 30},
         )
-        created.append(job_id)
-    return created
+    )
+
+
+def central_waiting_job(emulator: Any, job_id: str) -> None:
+    """An IoT Central command job that stays ``pending`` for a day (Central has no start time on a job: this
+    is the queue a new job waits in, held longer), over a device group of every device."""
+    from airflow_iot_jobs.emulator.iotcentral.models import CentralJob, policies_for
+
+    if "bench-all" not in emulator.state.groups:
+        emulator.state.put_group("bench-all", {"displayName": "bench-all", "filter": "SELECT * FROM devices"})
+    body = {
+        "group": "bench-all",
+        "data": [{"type": "command", "target": "dtmi:airflowIotJobs:gateway100;1", "path": "reboot"}],
+    }
+    with emulator.lock:
+        now = emulator.timeline.now()
+        emulator.state.jobs[job_id] = CentralJob(
+            job_id=job_id,
+            seq=emulator.state.next_seq(),
+            created=now,
+            queued_until=now + DAY,
+            policies=policies_for(body),
+            body=body,
+        )
+
+
+WAITING_JOB = {"iothub": hub_waiting_job, "iotcentral": central_waiting_job}
 
 
 def main() -> int:
     options = json.loads(sys.argv[1])
-    with IoTHubEmulator(**options) as hub:
-        sys.stdout.write(json.dumps(hub.info()) + "\n")
+    key = options.pop("backend", "iothub")
+    with BACKENDS[key].emulator_class()(**options) as emulator:
+        sys.stdout.write(json.dumps(emulator.info()) + "\n")
         sys.stdout.flush()
         for line in sys.stdin:
             command = line.strip()
             if command == "count":
-                answer = {"requests": len(hub.request_log)}
+                answer = {"requests": len(emulator.request_log)}
             elif command == "log":
-                answer = {"log": list(hub.request_log)}
+                answer = {"log": list(emulator.request_log)}
             elif command == "rss":
                 import resource
 
                 answer = {"rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
             elif command.startswith("jobs "):
                 _, count, prefix = command.split()
-                answer = {"created": create_scheduled_jobs(hub, int(count), prefix)}
+                created = [f"{prefix}-{index}" for index in range(int(count))]
+                for job_id in created:
+                    WAITING_JOB[key](emulator, job_id)
+                answer = {"created": created}
             else:
                 answer = {"error": f"unknown command {command!r}"}
             sys.stdout.write(json.dumps(answer) + "\n")

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks._common import emit, isolate_airflow, quiet_logs, row, run_child, use_hub
+from benchmarks._common import emit, isolate_airflow, quiet_logs, row, run_child, use_connection
 
 SMALL, LARGE = 100_000, 1_000_000
 SPEED = 1000.0
@@ -49,7 +49,7 @@ def run_job(devices: int) -> tuple[Any, Any]:
         max_active_jobs=1,
         device_rate=DEVICE_RATE,
     ).start()
-    use_hub(CONN_ID, hub.connection_string, hub.endpoint)
+    use_connection(CONN_ID, hub.info())
     hook = IoTHubHook(CONN_ID)
     hook.create_device_method_job(JOB_ID, "*", "ping", max_execution_time=7 * 86400)
     while not (progress := hook.progress(JOB_ID)).terminal:

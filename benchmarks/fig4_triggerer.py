@@ -1,27 +1,32 @@
-"""Figure 4 — triggerer footprint: 1,000 concurrent ``IoTHubJobTrigger`` waits in one asyncio event loop.
+"""Figure 4 — triggerer footprint: 1,000 concurrent deferred waits in one asyncio event loop, per backend.
 
-10 emulators (child processes, so their CPU and memory stay out of this one) hold 100 scheduled jobs each;
-this process imports what a triggerer has (airflow, the provider's trigger, httpx), notes its RSS, then runs
-1,000 triggers (one per job, connections from ``AIRFLOW_CONN_*``) in one event loop. Per-round CPU is measured
-at a short fixed interval (``INTERVAL``; ``max_poll_interval`` equal, so every trigger reads once per interval)
-as CPU seconds per read, times 1,000, over a 30 s interval: the share of one core the triggerer spends at the
-provider's default 30 s. Added RSS is the growth over the baseline after the rounds.
+For each backend (IoT Hub's ``IoTHubJobTrigger``, IoT Central's ``IoTCentralJobTrigger``), in its own child
+process: 10 emulators (child processes too, so their CPU and memory stay out of the measured one) hold 100
+waiting jobs each (IoT Hub: scheduled a day ahead; IoT Central: pending for a day); the measured process imports
+what a triggerer has (airflow, the provider's trigger, httpx), notes its RSS, then runs 1,000 triggers (one per
+job, connections from ``AIRFLOW_CONN_*``) in one event loop. Per-round CPU is measured at a short fixed interval
+(``INTERVAL``; ``max_poll_interval`` equal, so every trigger reads once per interval) as CPU seconds per read,
+times 1,000, over a 30 s interval: the share of one core the triggerer spends at the provider's default 30 s.
+Added RSS is the growth over the baseline after the rounds.
 
-Comparison: poke mode. A worker-like child process imports airflow and ``IoTHubJobSensor``, pokes the same hub
-a few times, and reports its RSS and CPU per poke; 1,000 poke-mode waits hold 1,000 such processes (and 1,000
-worker slots).
+Comparison: poke mode. A worker-like child process imports airflow and the backend's sensor, pokes the same
+emulator a few times, and reports its RSS and CPU per poke; 1,000 poke-mode waits hold 1,000 such processes (and
+1,000 worker slots).
+
+``python -m benchmarks.fig4_triggerer`` runs every backend; ``... fig4_triggerer iotcentral`` one.
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import os
 import sys
 import time
 
 from benchmarks._common import (
-    ServedHub,
+    BACKENDS,
+    BenchBackend,
+    ServedEmulator,
     cpu_seconds,
     emit,
     isolate_airflow,
@@ -29,11 +34,11 @@ from benchmarks._common import (
     row,
     rss_mb,
     run_child,
-    use_hub,
+    use_connection,
 )
 
-HUBS = 10
-JOBS_PER_HUB = 100
+EMULATORS = 10
+JOBS_PER_EMULATOR = 100
 INTERVAL = 5.0  # seconds between a trigger's reads while measuring
 ROUNDS = 3
 REPORTED_INTERVAL = 30.0
@@ -41,11 +46,11 @@ GOAL_MB = 100.0
 GOAL_CORE_PCT = 5.0
 
 
-def conn_id(index: int) -> str:
-    return f"iothub_bench_{index}"
+def conn_id(bench: BenchBackend, index: int) -> str:
+    return f"{bench.key}_bench_{index}"
 
 
-async def measure(triggers: list, hubs: list[ServedHub]) -> dict:
+async def measure(triggers: list, emulators: list[ServedEmulator]) -> dict:
     samples: list[float] = []
 
     async def consume(trigger) -> None:
@@ -53,7 +58,7 @@ async def measure(triggers: list, hubs: list[ServedHub]) -> dict:
             return
 
     def requests_so_far() -> int:
-        return sum(hub.request_count() for hub in hubs)
+        return sum(emulator.request_count() for emulator in emulators)
 
     tasks = [asyncio.create_task(consume(t)) for t in triggers]
     await asyncio.sleep(INTERVAL * 1.5)  # every trigger has read at least once: clients, tokens, settings
@@ -78,50 +83,46 @@ async def measure(triggers: list, hubs: list[ServedHub]) -> dict:
     }
 
 
-def main() -> int:
-    isolate_airflow()
-    quiet_logs()
-    hubs = ServedHub.many(
+def measure_backend(bench: BenchBackend) -> list[dict]:
+    emulators = ServedEmulator.many(
         [
             {
+                "backend": bench.key,
                 "devices": 50,
                 "seed": index,
-                "hub_name": f"bench-hub-{index}",
-                "max_active_jobs": JOBS_PER_HUB,
+                bench.name_option: f"bench-{bench.key}-{index}",
+                "max_active_jobs": JOBS_PER_EMULATOR,
                 "offline_rate": 0.0,
             }
-            for index in range(HUBS)
+            for index in range(EMULATORS)
         ]
     )
     try:
-        for index, hub in enumerate(hubs):
-            hub.ask(f"jobs {JOBS_PER_HUB} wait")
-            use_hub(conn_id(index), hub.connection_string, hub.endpoint)
+        for index, emulator in enumerate(emulators):
+            emulator.ask(f"jobs {JOBS_PER_EMULATOR} wait")
+            use_connection(conn_id(bench, index), emulator.info)
 
         # What a triggerer process has loaded before any IoT trigger runs.
         import airflow.sdk  # noqa: F401
         import httpx  # noqa: F401
         from airflow.triggers.base import BaseTrigger  # noqa: F401
 
-        from airflow_iot_jobs.triggers.iothub import IoTHubJobTrigger
+        bench.entry().trigger_class()  # the provider's trigger module, imported before the baseline
 
         baseline = rss_mb()
-        extra = {}
-        if "max_poll_interval" in inspect.signature(IoTHubJobTrigger.__init__).parameters:
-            extra["max_poll_interval"] = INTERVAL
         end = time.time() + 3600
         triggers = [
-            IoTHubJobTrigger(
-                job_id=f"wait-{job}",
-                hook_params={"iothub_conn_id": conn_id(index)},
+            bench.trigger(
+                f"wait-{job}",
+                conn_id(bench, index),
                 poll_interval=INTERVAL,
+                max_poll_interval=INTERVAL,
                 end_time=end,
-                **extra,
             )
-            for index in range(HUBS)
-            for job in range(JOBS_PER_HUB)
+            for index in range(EMULATORS)
+            for job in range(JOBS_PER_EMULATOR)
         ]
-        result = asyncio.run(measure(triggers, hubs))
+        result = asyncio.run(measure(triggers, emulators))
         count = len(triggers)
         cpu_per_read = result["cpu"] / result["reads"] if result["reads"] else float("nan")
         cpu_per_round = cpu_per_read * count
@@ -130,17 +131,20 @@ def main() -> int:
 
         poke = run_child(
             "benchmarks._poke_worker",
+            bench.key,
             "wait-0",
             env={
                 **os.environ,
-                "AIRFLOW_CONN_AZURE_IOT_HUB_DEFAULT": os.environ[f"AIRFLOW_CONN_{conn_id(0).upper()}"],
+                bench.default_conn_env: os.environ[f"AIRFLOW_CONN_{conn_id(bench, 0).upper()}"],
             },
         )
         poke_total_mb = poke["rss_mb"] * count
         poke_core_pct = poke["cpu_per_poke"] * count / REPORTED_INTERVAL * 100
         details = {
+            "backend": bench.label,
+            "trigger": type(triggers[0]).__name__,
             "triggers": count,
-            "hubs": HUBS,
+            "emulators": EMULATORS,
             "measured_interval_s": INTERVAL,
             "rounds_measured": ROUNDS,
             "reads_in_window": result["reads"],
@@ -155,36 +159,48 @@ def main() -> int:
             "poke_process_rss_mb": round(poke["rss_mb"], 1),
             "poke_cpu_ms_per_poke": round(poke["cpu_per_poke"] * 1000, 3),
         }
-        emit(
-            [
-                row(
-                    4,
-                    f"added RSS, {count} deferred waits (1 event loop)",
-                    added,
-                    poke_total_mb,
-                    f"{count} poke-mode worker processes",
-                    f"≤ {GOAL_MB:.0f} MB",
-                    added <= GOAL_MB,
-                    unit="MB",
-                    **details,
-                ),
-                row(
-                    4,
-                    f"CPU at a 30 s interval, {count} deferred waits",
-                    core_pct,
-                    poke_core_pct,
-                    f"{count} poke-mode waits (CPU per poke)",
-                    f"≤ {GOAL_CORE_PCT:.0f} % of one core",
-                    core_pct <= GOAL_CORE_PCT,
-                    unit="% core",
-                ),
-            ]
-        )
+        return [
+            row(
+                4,
+                f"{bench.label}: added RSS, {count} deferred waits (1 event loop)",
+                added,
+                poke_total_mb,
+                f"{count} poke-mode worker processes",
+                f"≤ {GOAL_MB:.0f} MB",
+                added <= GOAL_MB,
+                unit="MB",
+                **details,
+            ),
+            row(
+                4,
+                f"{bench.label}: CPU at a 30 s interval, {count} deferred waits",
+                core_pct,
+                poke_core_pct,
+                f"{count} poke-mode waits (CPU per poke)",
+                f"≤ {GOAL_CORE_PCT:.0f} % of one core",
+                core_pct <= GOAL_CORE_PCT,
+                unit="% core",
+            ),
+        ]
     finally:
-        for hub in hubs:
-            hub.stop()
+        for emulator in emulators:
+            emulator.stop()
+
+
+def main(argv: list[str]) -> int:
+    """One backend in this process; without an argument, each backend in a child of its own (a fresh RSS
+    baseline each, and one backend's event loop never shares the CPU with another's)."""
+    isolate_airflow()
+    quiet_logs()
+    if argv:
+        emit(measure_backend(BACKENDS[argv[0]]))
+        return 0
+    rows: list[dict] = []
+    for key in BACKENDS:
+        rows += run_child("benchmarks.fig4_triggerer", key, timeout=600)
+    emit(rows)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
