@@ -34,6 +34,9 @@ class JobsHook(BaseHook):
     job_id_pattern: ClassVar[re.Pattern[str]] = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-._]*")
     job_id_rule: ClassVar[str] = "letters, digits, '-', '.' and '_', starting with a letter or digit"
     max_job_id_length: ClassVar[int] = 64
+    #: counting a target costs a request per page of devices (IoT Central, AWS): a launch that only needs to
+    #: know "none", or "more than max_devices", stops counting there (``count_devices(target, at_most=…)``)
+    counts_by_paging: ClassVar[bool] = False
 
     def __init_subclass__(cls, abstract: bool = False, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -88,7 +91,8 @@ class JobsHook(BaseHook):
     def failed_devices(self, job_id: str, limit: int = 100) -> list[DeviceFailure]:
         raise NotImplementedError
 
-    def count_devices(self, target: Any) -> int:
+    def count_devices(self, target: Any, at_most: int | None = None) -> int:
+        """The devices ``target`` selects; a hook that ``counts_by_paging`` may stop at ``at_most``."""
         raise NotImplementedError
 
     def portal_url(self, job_id: str | None = None) -> str | None:

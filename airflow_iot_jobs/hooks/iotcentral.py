@@ -52,6 +52,7 @@ class IoTCentralHook(AzureJobsHook):
     job_id_pattern: ClassVar = ID_PATTERN
     job_id_rule: ClassVar[str] = ID_RULE
     max_job_id_length: ClassVar[int] = MAX_ID_LENGTH
+    counts_by_paging: ClassVar[bool] = True
 
     settings_class = IoTCentralSettings
     entra_scope = ENTRA_SCOPE
@@ -95,9 +96,14 @@ class IoTCentralHook(AzureJobsHook):
                     break
         return failures
 
-    def count_devices(self, target: str) -> int:
-        """The devices of a device group."""
-        return sum(1 for _ in self.device_group_devices(target))
+    def count_devices(self, target: str, at_most: int | None = None) -> int:
+        """The devices of a device group (one request per page: stops once ``at_most`` are counted)."""
+        count = 0
+        for _ in self.device_group_devices(target):
+            count += 1
+            if at_most is not None and count >= at_most:
+                break
+        return count
 
     def portal_url(self, job_id: str | None = None) -> str:
         """The application's job page (its UI has one per job)."""

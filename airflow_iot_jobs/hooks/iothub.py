@@ -159,7 +159,7 @@ class IoTHubHook(AzureJobsHook):
                 break
         return failures
 
-    def count_devices(self, target: str) -> int:
+    def count_devices(self, target: str, at_most: int | None = None) -> int:
         """Devices matching a query condition (``"*"``: all): ``SELECT COUNT() FROM devices WHERE …``."""
         rows = list(self.query_devices(count_query(target)))
         return int(rows[0].get("numberOfDevices", 0)) if rows else 0

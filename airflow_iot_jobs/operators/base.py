@@ -241,11 +241,22 @@ class BaseJobOperator(JobWaiting, BaseOperator):
         target = self.target(request)
         if target is None or not self.backend.supports_count:
             return None
-        return self.log_count(self.hook.count_devices(target), request)
+        at_most = self.count_bound()
+        return self.log_count(self.hook.count_devices(target, at_most=at_most), request, at_most)
 
-    def log_count(self, devices: int, request: dict[str, Any]) -> int:
+    def count_bound(self) -> int | None:
+        """Where a paged count may stop: a launch needs to know "none" or "more than max_devices"; a dry run
+        reports the whole count."""
+        if self.dry_run or not self.hook.counts_by_paging:
+            return None
+        return 1 if self.max_devices is None else int(self.max_devices) + 1
+
+    def log_count(self, devices: int, request: dict[str, Any], at_most: int | None = None) -> int:
         limit = "" if self.max_devices is None else f" (max_devices {int(self.max_devices):,})"
-        self.log.info("%s matches %s device(s)%s", self.describe_target(request), f"{devices:,}", limit)
+        at_least = "at least " if at_most is not None and devices >= at_most else ""
+        self.log.info(
+            "%s matches %s%s device(s)%s", self.describe_target(request), at_least, f"{devices:,}", limit
+        )
         return devices
 
     def check_targets(self, job_id: str | None, request: dict[str, Any]) -> None:
@@ -262,8 +273,10 @@ class BaseJobOperator(JobWaiting, BaseOperator):
             from airflow.sdk.exceptions import AirflowFailException
 
             if too_many:
+                bound = self.count_bound()
+                at_least = "at least " if bound is not None and devices >= bound else ""
                 raise AirflowFailException(
-                    f"max_devices: {self.describe_target(request)} would touch {devices:,} devices, more than "
+                    f"max_devices: {self.describe_target(request)} would touch {at_least}{devices:,} devices, more than "
                     f"max_devices={int(self.max_devices):,}; no job was created"
                 )
             raise AirflowFailException(

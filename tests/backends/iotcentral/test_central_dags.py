@@ -46,7 +46,8 @@ def app_jobs(app) -> list[dict]:
     return list(IoTCentralHook().list_jobs())
 
 
-def test_a_property_job_over_a_filter_in_batches_succeeds(central, request):
+def test_a_property_job_over_a_filter_in_batches_succeeds(make_central, request):
+    central = make_central(devices=300, page_size=25)  # the group spans pages: its count stops at the first
     with dag_named(request) as dag:
         IoTCentralJobOperator(
             task_id="settings",
@@ -67,9 +68,12 @@ def test_a_property_job_over_a_filter_in_batches_succeeds(central, request):
     from airflow_iot_jobs.hooks.iotcentral import IoTCentralHook
 
     hook = IoTCentralHook()
-    assert hook.get_device_group(filter_group_id(GATEWAYS))["filter"] == GATEWAYS
+    group = filter_group_id(GATEWAYS)
+    assert hook.get_device_group(group)["filter"] == GATEWAYS
     group_puts = [r for r in central.request_log if r[0] == "PUT" and r[1].startswith("/api/deviceGroups/")]
     assert len(group_puts) == 1, "the filter's group is written once per launch"
+    device_pages = [r for r in central.request_log if r[1].startswith(f"/api/deviceGroups/{group}/devices")]
+    assert len(device_pages) == 1, "without max_devices, the launch only checks that the group has a device"
     job = hook.get_job(xcom["job_id"])
     assert job["data"][0]["type"] == "property"  # sent in the spec's spelling
     assert job["batch"] == {"type": "percentage", "value": 25}
