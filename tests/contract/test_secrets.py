@@ -262,14 +262,16 @@ def canary_run(harness: BackendHarness, tmp_path_factory) -> Iterator[dict[str, 
 def held_until_the_sensor_waits(harness: BackendHarness, emulator: Any) -> Iterator[None]:
     """For a backend whose jobs take no start time: the emulator's clock stands still (the ``launch`` job, the
     DAG's first task, stays pending) until the deferrable sensor has read the job from its trigger — the launch's
-    own read, the sensor's first poke, then the trigger's — and from then on runs at the real pace."""
+    own read, the sensor's first poke, then the trigger's — and from then on runs at a tenth of the real pace, so
+    that a job over a single device (IoT Central's canary ring of one template) is still pending when the
+    deferrable operator first reads it, a few milliseconds after its create call."""
     reads = [0]
 
     def waited() -> bool:
         reads[0] = max(reads[0], harness.requests(emulator, "progress", suffix="launch-"))
         return reads[0] >= 3
 
-    with ticking(emulator, step=0.1, interval=0.1, enabled=waited):
+    with ticking(emulator, step=0.01, interval=0.1, enabled=waited):
         yield
 
 
