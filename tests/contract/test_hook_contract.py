@@ -119,6 +119,7 @@ def test_cancel_ends_a_running_job_and_returns_its_progress(
     assert progress.terminal is progress.phase.terminal
     assert harness.remote_status(emulator, "contract-cancel")["phase"] == harness.cancelled_phase
     assert harness.hook().progress("contract-cancel").phase is JobPhase(harness.cancelled_phase)
+    assert harness.requests(emulator, "cancel", suffix="contract-cancel") == 1
     assert progress.succeeded + progress.failed < progress.targeted or progress.targeted == 0, (
         "it ran to its end"
     )
