@@ -18,6 +18,7 @@ that logs the connection string shows ``***``.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import re
@@ -34,8 +35,9 @@ from urllib.parse import quote
 import pytest
 from airflow.sdk import DAG, task
 
+from airflow_iot_jobs.emulator.clock import ManualClock
 from tests.harness import HARNESSES, BackendHarness, harness_named
-from tests.harness.reliability import FIGURES, DagProcess
+from tests.harness.reliability import FIGURES, DagProcess, ticking
 
 pytestmark = pytest.mark.reliability
 
@@ -114,12 +116,19 @@ def canary_dag(backend: str, **dag_kwargs: Any) -> tuple[DAG, dict[str, str]]:
             deferrable=True,
             **FAST,
         )
-        launch = harness.job_operator(  # starts a little later, so that both sensors really wait
+        # Starts a little later, so that both sensors really wait: at its start time, or — where jobs take none —
+        # when the test releases the emulator's clock (see ``held_until_the_sensor_waits``).
+        later = (
+            {"start_time": (datetime.now(UTC) + timedelta(seconds=10)).isoformat()}
+            if harness.supports_start_time
+            else {}
+        )
+        launch = harness.job_operator(
             task_id="launch",
             devices={"floor": 1},
             action="ping",
-            start_time=(datetime.now(UTC) + timedelta(seconds=10)).isoformat(),
             wait_for_completion=False,
+            **later,
             **URGENT,
         )
         sensors = [
@@ -179,6 +188,7 @@ def canary_run(harness: BackendHarness, tmp_path_factory) -> Iterator[dict[str, 
     """The representative DAG, run once per backend in a child process like a worker runs it (real task
     supervisor, task log files under AIRFLOW_HOME/logs, triggers rebuilt from the metadata DB)."""
     tmp = tmp_path_factory.mktemp(f"canary-{harness.name}")
+    held = not harness.supports_start_time
     emulator = harness.start(
         devices=300,
         seed=5,
@@ -187,6 +197,7 @@ def canary_run(harness: BackendHarness, tmp_path_factory) -> Iterator[dict[str, 
         failure_rate=0.0,
         max_active_jobs=20,
         key=harness.canary_key,
+        **({"clock": ManualClock()} if held else {}),
     )
     with (
         harness.canary_setup(tmp_path_factory) as (services, dag_kwargs, skipped),
@@ -233,7 +244,8 @@ def canary_run(harness: BackendHarness, tmp_path_factory) -> Iterator[dict[str, 
             extra_env=own,
         )
         try:
-            result = child.result(timeout=240)
+            with held_until_the_sensor_waits(harness, emulator) if held else contextlib.nullcontext():
+                result = child.result(timeout=240)
             yield {
                 "emulator": emulator,
                 "expected": canary_dag(**kwargs)[1],
@@ -244,6 +256,23 @@ def canary_run(harness: BackendHarness, tmp_path_factory) -> Iterator[dict[str, 
             }
         finally:
             harness.stop(emulator)
+
+
+@contextlib.contextmanager
+def held_until_the_sensor_waits(harness: BackendHarness, emulator: Any) -> Iterator[None]:
+    """For a backend whose jobs take no start time: the emulator's clock stands still (the ``launch`` job, the
+    DAG's first task, stays pending) until the deferrable sensor has read the job from its trigger — the launch's
+    own read, the sensor's first poke, then the trigger's — and from then on runs at a tenth of the real pace, so
+    that a job over a single device (IoT Central's canary ring of one template) is still pending when the
+    deferrable operator first reads it, a few milliseconds after its create call."""
+    reads = [0]
+
+    def waited() -> bool:
+        reads[0] = max(reads[0], harness.requests(emulator, "progress", suffix="launch-"))
+        return reads[0] >= 3
+
+    with ticking(emulator, step=0.01, interval=0.1, enabled=waited):
+        yield
 
 
 def task_logs(home: Path) -> dict[str, str]:

@@ -11,6 +11,7 @@ Standard library only at import: the harness modules import Airflow, the provide
 from __future__ import annotations
 
 import json
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -45,23 +46,31 @@ class BackendHarness(ABC):
 
     * ``name`` — the pytest id (``tests/contract/...[iothub]``) and the key in :func:`harness_named`;
     * ``routes`` — ``"create"`` / ``"progress"`` / ``"cancel"``: ``(METHOD, path prefix)`` of the requests that
-      create a job, read its progress and cancel it, as the emulator's request log shows them;
+      create a job, read its progress and cancel it, as the emulator's request log shows them; ``route_paths`` —
+      route -> a regular expression the whole path must match too, where a prefix alone would also count other
+      requests (IoT Central's cancel is ``POST /api/jobs/{id}/stop``, its resume ``POST /api/jobs/{id}/resume``);
     * ``codes`` — the service's words the suites look for in logs and errors: ``"already_exists_status"`` (int),
       ``"not_found"``, ``"unauthorized"``, ``"throttled"``, ``"busy"``, ``"busy_message"``;
     * ``canaries`` — name -> secret the secrets suite hunts for (keys, SAS tokens);
       ``logged_secrets`` — the labels :meth:`log_connection_secrets` logs (each must show as ``***``);
     * ``fuzz`` — :class:`FuzzInputs`: the builders and invalid-input strategies the fuzz suite uses for this
-      backend's own parameters.
+      backend's own parameters;
+    * ``cancelled_phase`` — the phase a cancel leaves a job in, as :meth:`remote_status` and the hook's
+      :class:`~airflow_iot_jobs.jobs.JobPhase` spell it ("cancelled"; IoT Central's cancel is a stop: "paused");
+    * ``supports_start_time`` — job operators take ``start_time`` (a job that starts later).
     """
 
     name: ClassVar[str]
     routes: ClassVar[dict[str, tuple[str, str]]]
+    route_paths: ClassVar[dict[str, str]] = {}
     codes: ClassVar[dict[str, Any]]
     canaries: ClassVar[dict[str, str]] = {}
     canary_key: ClassVar[str]  # the key the emulator accepts in the secrets suite (one of ``canaries``)
     wrong_key: ClassVar[str]  # a wrong key (one of ``canaries``): the 401 path
     logged_secrets: ClassVar[tuple[str, ...]] = ()
     masked_uri_tasks: ClassVar[tuple[str, ...]] = ()  # secrets-suite tasks that log "reading <a signed URI>"
+    cancelled_phase: ClassVar[str] = "cancelled"
+    supports_start_time: ClassVar[bool] = True
 
     # ------------------------------------------------------------------------------------------ the backend
 
@@ -109,7 +118,13 @@ class BackendHarness(ABC):
 
     @abstractmethod
     def remote_status(self, emulator: Any, job_id: str) -> dict[str, Any]:
-        """``{"phase": "queued|running|completed|cancelled|failed", "done": n, "total": n}`` from the state."""
+        """``{"phase": "queued|running|paused|completed|cancelled|failed", "done": n, "total": n}`` from the
+        state."""
+
+    @abstractmethod
+    def matching(self, emulator: Any, devices: Any = "*") -> int:
+        """How many devices of the emulator's fleet a typical job over ``devices`` (the neutral selection of
+        :meth:`job_operator`) targets, read from its state (no request)."""
 
     def request_log(self, emulator: Any) -> list[tuple[str, str, int]]:
         """(method, path, status) of every request the emulator answered (0: the connection was dropped)."""
@@ -121,16 +136,22 @@ class BackendHarness(ABC):
     def requests(self, emulator: Any, route: str, status: int | None = None, suffix: str = "") -> int:
         """How many requests of ``route`` (a key of ``routes``) the emulator answered (with ``status``)."""
         method, prefix = self.routes[route]
+        whole = self.route_paths.get(route)
         return sum(
             1
             for m, path, s in self.request_log(emulator)
-            if m == method and path.startswith(prefix + suffix) and (status is None or s == status)
+            if m == method
+            and path.startswith(prefix + suffix)
+            and (whole is None or re.fullmatch(whole, path))
+            and (status is None or s == status)
         )
 
     def fault_match(self, route: str) -> str:
         """A ``fault_match`` expression for the requests of ``route``."""
         method, prefix = self.routes[route]
-        return f"^{method} {prefix}"
+        if route in self.route_paths:
+            return f"^{method} {self.route_paths[route]}$"
+        return f"^{method} {re.escape(prefix)}"
 
     def release(self, emulator: Any, seconds: float = 600.0) -> None:
         """Let ``seconds`` of a held emulator's time pass at once."""
@@ -158,6 +179,11 @@ class BackendHarness(ABC):
     def job_operator(self, task_id: str = "job", **overrides: Any) -> Any:
         """A typical device job. Neutral keywords: ``devices`` ("*" or tag -> value, templates allowed),
         ``action`` (what the devices run) and ``payload``; any operator keyword passes through."""
+
+    def count_target(self, operator: Any) -> Any:
+        """What ``hook.count_devices`` counts for a job operator's target (anything the backend needs for it to
+        exist remotely — an IoT Central device group — is created first, as the operator does before counting)."""
+        return operator.target(operator.build_request())
 
     @abstractmethod
     def cancel_operator(self, task_id: str = "cancel", **overrides: Any) -> Any: ...
@@ -238,9 +264,10 @@ def emulator_fixture(harness: BackendHarness, monkeypatch: Any) -> Iterator[Call
 
 
 def _harnesses() -> list[BackendHarness]:
+    from tests.harness.iotcentral import IOTCENTRAL_HARNESS
     from tests.harness.iothub import IOTHUB_HARNESS
 
-    return [IOTHUB_HARNESS]
+    return [IOTHUB_HARNESS, IOTCENTRAL_HARNESS]
 
 
 HARNESSES: list[BackendHarness] = _harnesses()

@@ -256,6 +256,14 @@ class IoTHubHarness(BackendHarness):
             "total": stats.get("deviceCount", 0),
         }
 
+    def matching(self, emulator: Any, devices: Any = "*") -> int:
+        """Every device of the hub for "*", else those whose twin tags hold every tag -> value."""
+        with emulator.lock:
+            docs = [device.doc for device in emulator.fleet.devices()]
+        if devices == "*":
+            return len(docs)
+        return sum(1 for doc in docs if all(doc["tags"].get(tag) == value for tag, value in devices.items()))
+
     def launch(self, emulator: Any, job_id: str, **options: Any) -> None:
         from airflow_iot_jobs.hooks.iothub import IoTHubHook
 
