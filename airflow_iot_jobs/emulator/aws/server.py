@@ -87,7 +87,7 @@ class AwsIoTEmulator(Emulator):
         self.registry = Registry(region, account_id)
         self.registry.populate(self.fleet, self.timeline.now())
         self.state = AwsIoTState(self.fleet, self.timeline, self.registry, max_active_jobs, lock=self.lock)
-        self.verifier = SigV4Verifier({self.aws_access_key_id: self.aws_secret_access_key})
+        self.verifier = SigV4Verifier({self.aws_access_key_id: self.aws_secret_access_key}, region)
         self.control = ControlPlane(self.state)
         self.iot = AwsApp("iot", self.state, self.verifier, self.control.handlers())
         self.jobs_data = AwsApp(

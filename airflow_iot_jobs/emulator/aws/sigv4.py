@@ -4,7 +4,7 @@ signatures compared.
 ``Authorization: AWS4-HMAC-SHA256 Credential=<key id>/<yyyymmdd>/<region>/<service>/aws4_request,
 SignedHeaders=<a;b;c>, Signature=<hex>`` plus ``X-Amz-Date``. Only the headers the client signed are signed again
 (botocore signs every header it is given). An unknown key id is ``UnrecognizedClientException``, any other
-mismatch (secret, region, date, path, query, body) ``InvalidSignatureException``, both 403 as AWS answers them.
+mismatch (secret, date, path, query, body, a scope for another region) ``InvalidSignatureException``, both 403 as AWS answers them.
 The request's age is not checked (a test clock may be anywhere; clients sign with the real one).
 """
 
@@ -38,8 +38,9 @@ class Principal:
 
 
 class SigV4Verifier:
-    def __init__(self, credentials: Mapping[str, str]) -> None:
+    def __init__(self, credentials: Mapping[str, str], region: str) -> None:
         self.credentials = dict(credentials)  # access key id -> secret access key
+        self.region = region
 
     def verify(self, request: Request) -> Principal:
         """The caller, or raise the 403 AWS answers."""
@@ -56,6 +57,10 @@ class SigV4Verifier:
         secret = self.credentials.get(key)
         if secret is None:
             raise errors.unrecognized_client()
+        if match.group("region") != self.region:
+            raise errors.AwsError(
+                "InvalidSignatureException", "Credential should be scoped to a valid region.", 403
+            )
         amz_date = request.header("X-Amz-Date")
         if not amz_date:
             raise errors.incomplete_signature(
@@ -81,4 +86,3 @@ class SigV4Verifier:
         if not hmac.compare_digest(expected, match.group("signature")):
             raise errors.invalid_signature()
         return Principal(key, match.group("region"), match.group("service"))
-
