@@ -435,3 +435,40 @@ def test_update_job_changes_the_rollout_from_now_on(make_aws: Any, clock: Manual
     clock.advance(5)
     job = job_of(iot, "upd")
     assert job["description"] == "faster" and job["status"] == "COMPLETED"
+
+
+def test_stop_rollout_at_end_time_completes_with_the_things_reached(
+    make_aws: Any, clock: ManualClock
+) -> None:
+    iot = client(make_aws(things=40))
+    start = clock.now() + 1860
+    iot.create_job(
+        jobId="stopped",
+        targets=[arn("thinggroup", "fleet")],
+        document=reboot(),
+        jobExecutionsRolloutConfig={"maximumPerMinute": 1},
+        schedulingConfig={
+            "startTime": minute(start),
+            "endTime": minute(start + 1860),
+            "endBehavior": "STOP_ROLLOUT",
+        },
+    )
+    clock.advance(start + 3720 - clock.now())
+    job = job_of(iot, "stopped")
+    assert job["status"] == "COMPLETED"
+    reached = job["jobProcessDetails"]["numberOfSucceededThings"]
+    assert 0 < reached < 40 and job["jobProcessDetails"]["numberOfCanceledThings"] == 40 - reached
+
+
+def test_speed_accelerates_emulated_time() -> None:
+    import time
+
+    from airflow_iot_jobs.emulator.aws import AwsIoTEmulator
+
+    with AwsIoTEmulator(things=5, offline_rate=0.0, speed=600) as aws:
+        iot = client(aws)
+        iot.create_job(jobId="fast", targets=[arn("thinggroup", "fleet")], document=sleep_doc(60))
+        deadline = time.monotonic() + 10
+        while iot.describe_job(jobId="fast")["job"]["status"] != "COMPLETED":
+            assert time.monotonic() < deadline, "60 emulated seconds should take about 0.1 s at speed 600"
+            time.sleep(0.05)
