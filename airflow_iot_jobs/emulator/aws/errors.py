@@ -53,16 +53,6 @@ class AwsError(Exception):
         return Response.json(body, status=status, headers=headers)
 
 
-def error_factory(service: str):  # noqa: ANN201 - an ErrorFactory
-    """The envelope for errors the app did not raise itself (injected faults, bad framing, a crash)."""
-
-    def build(status: int, code: str, message: str, headers: Mapping[str, str]) -> Response:
-        aws_code = FAULT_CODES.get(code, code)
-        return AwsError(aws_code, message, None, headers=headers).to_response(service)
-
-    return build
-
-
 def invalid_request(message: str) -> AwsError:
     return AwsError("InvalidRequestException", message)
 

@@ -31,6 +31,7 @@ from airflow_iot_jobs.emulator.aws.wire import (
     serialize_output,
     service_model,
 )
+from airflow_iot_jobs.emulator.engine import Phase
 from airflow_iot_jobs.emulator.http import Request, Response
 
 #: Page size when a list call gives no maxResults (inferred: AWS documents none for these lists).
@@ -172,7 +173,7 @@ class ControlPlane:
             "jobId": job.job_id,
             "targetSelection": f["targetSelection"],
             "status": status,
-            "forceCanceled": job.force_canceled if job.status == "cancelled" else None,
+            "forceCanceled": job.force_canceled if job.status == Phase.CANCELLED else None,
             "reasonCode": job.reason_code,
             "comment": job.comment,
             "targets": list(f["targets"]),
