@@ -6,7 +6,7 @@ Run ``python -m airflow_iot_jobs.emulator --help``.
 
 Shared core: ``base`` (the ``Emulator`` wiring), ``cli`` (shared flags, backend registry), ``dispatch`` (several
 apps over one state), ``engine`` (job rows and rollout policies), ``faults``, ``fleet``, ``http``, ``clock``;
-one package per backend (``iothub``).
+one package per backend (``iothub``, ``iotcentral``, ``aws``).
 """
 
 from __future__ import annotations

@@ -173,8 +173,14 @@ def _iotcentral() -> Backend:
     return Backend(cli.HELP, cli.parents, cli.start)
 
 
+def _aws() -> Backend:
+    from airflow_iot_jobs.emulator.aws import cli
+
+    return Backend(cli.HELP, cli.parents, cli.start)
+
+
 #: name -> how to load its :class:`Backend` (cheap: the backend's server is imported only by ``start``).
-BACKENDS: dict[str, Callable[[], Backend]] = {"iothub": _iothub, "iotcentral": _iotcentral}
+BACKENDS: dict[str, Callable[[], Backend]] = {"iothub": _iothub, "iotcentral": _iotcentral, "aws": _aws}
 
 
 def build_parser() -> argparse.ArgumentParser:

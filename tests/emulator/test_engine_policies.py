@@ -114,3 +114,38 @@ def test_max_run_time_fails_unfinished_rows() -> None:
     engine.advance()
     assert job.status == Phase.FAILED and job.ended == T0 + 3.5
     assert job.rows is not None and job.rows.counts[COMPLETED] == 3 and job.rows.counts[FAILED] == 7
+
+
+def test_an_open_ended_job_takes_rows_while_it_runs_and_never_completes_on_its_own() -> None:
+    clock = ManualClock(T0)
+    engine = ToyEngine(clock, ["d0", "d1"], Policies(rate=FixedRate(1.0)))
+    job = engine.submit()
+    job.open_ended = True
+    clock.advance(10)
+    engine.advance()
+    assert job.status == Phase.RUNNING and job.rows is not None and job.rows.finished
+    # The rollout had drained: joined rows start from the moment they join, at the job's rate.
+    assert engine.add_rows(job, ["d2", "d3"], clock.now()) == [2, 3]
+    clock.advance(10)
+    engine.advance()
+    assert engine.started["d2"] == 10.0 and engine.started["d3"] == 11.0
+    assert job.status == Phase.RUNNING and job.rows.counts[COMPLETED] == 4
+    # Rows that join while others still wait start behind them.
+    engine.add_rows(job, ["d4", "d5"], clock.now())
+    engine.add_rows(job, ["d6"], clock.now())
+    clock.advance(10)
+    engine.advance()
+    assert [engine.started[d] for d in ("d4", "d5", "d6")] == [20.0, 21.0, 22.0]
+
+
+def test_an_empty_open_ended_job_keeps_running() -> None:
+    clock = ManualClock(T0)
+    engine = ToyEngine(clock, [], Policies(rate=FixedRate(1.0)))
+    job = engine.submit()
+    job.open_ended = True
+    engine.advance()
+    assert job.status == Phase.RUNNING
+    engine.add_rows(job, ["d0"], clock.now())
+    clock.advance(5)
+    engine.advance()
+    assert engine.started == {"d0": 0.0} and job.status == Phase.RUNNING

@@ -38,6 +38,18 @@ class RowTable:
         self.status[index] = status
         self.updated[index] = when
 
+    def append(self, device_id: str, when: float) -> int:
+        """One more pending row at the end (a device that joins a job while it runs); returns its index."""
+        self.device_ids.append(device_id)
+        self.status.append(PENDING)
+        self.updated.append(when)
+        self.end.append(0.0)
+        self.plan.append(0)
+        self.outcome.append(None)
+        self.error.append(None)
+        self.counts[PENDING] += 1
+        return len(self.device_ids) - 1
+
     def unfinished(self) -> Iterator[int]:
         """Indexes of the rows still pending or running."""
         for index in range(len(self.status)):

@@ -59,6 +59,7 @@ class EngineJob:
     batch_failed: int = 0
     batch_finished: int = 0
     paused: bool = False  # no new row starts (rows already running finish); see JobEngine.pause_job
+    open_ended: bool = False  # never completes on its own: rows may join while it runs (AWS CONTINUOUS)
     extra: dict[str, object] = field(default_factory=dict)
 
     @property
@@ -147,6 +148,22 @@ class JobEngine(Generic[J]):
             offset = self._policies(job).rate.start_offset(job.rows.next_start - job.batch_start)
             job.batch_started = when - self.timeline.real(offset)
 
+    def add_rows(self, job: J, device_ids: list[str], when: float) -> list[int]:
+        """Devices that join a running job (AWS: a thing added to a CONTINUOUS job's target group); returns their
+        row indexes. They start at the job's rate after the rows already waiting, or from ``when`` when the
+        rollout had drained."""
+        rows = job.rows
+        if rows is None or job.status != Phase.RUNNING:
+            raise ValueError(f"job {job.job_id!r} is not running")
+        drained = rows.next_start >= len(rows)
+        old_total = len(rows)
+        added = [rows.append(device_id, when) for device_id in device_ids]
+        if drained:
+            self._start_batch(job, old_total, when)
+        elif job.batch_end == old_total:
+            job.batch_end = self._policies(job).batches.batch_end(job.batch_start, len(rows))
+        return added
+
     # -- time ---------------------------------------------------------------------------------------
 
     def advance(self) -> float:
@@ -227,7 +244,7 @@ class JobEngine(Generic[J]):
         if job.max_run_seconds is not None:
             job.deadline = when + self.timeline.real(job.max_run_seconds)
         job.rows = RowTable(matched, when)
-        if not matched:
+        if not matched and not job.open_ended:
             job.status = Phase.COMPLETED
             job.ended = when
             return
@@ -255,7 +272,7 @@ class JobEngine(Generic[J]):
         rows.set(index, outcome, when)
         job.batch_finished += 1
         job.batch_failed += outcome == FAILED
-        if rows.finished:
+        if rows.finished and not job.open_ended:
             job.status = Phase.COMPLETED
             job.ended = when
             return
