@@ -49,6 +49,7 @@ _NO_ANSWER = (
     botocore.exceptions.HTTPClientError,
 )
 PAGE_SIZE = 250  # LaserMaxResults.max
+PERMANENT = ErrorKind.PERMANENT
 
 
 @contextlib.contextmanager
@@ -67,17 +68,13 @@ def aws_errors(operation: str) -> Iterator[None]:
             0, type(err).__name__, f"{err} ({operation})", kind=ErrorKind.TRANSIENT
         ) from None
     except botocore.exceptions.NoCredentialsError:
-        raise JobServiceError(
-            0,
-            "NoCredentials",
-            f"no AWS credentials: set them on the aws connection or the worker ({operation})",
-        ) from None
+        message = f"no AWS credentials: set them on the aws connection or the worker ({operation})"
+        raise JobServiceError(0, "NoCredentials", message, kind=PERMANENT) from None
     except botocore.exceptions.NoRegionError:
-        raise JobServiceError(
-            0, "NoRegion", f"no AWS region: pass region_name or set it on the aws connection ({operation})"
-        ) from None
+        message = f"no AWS region: pass region_name or set it on the aws connection ({operation})"
+        raise JobServiceError(0, "NoRegion", message, kind=PERMANENT) from None
     except botocore.exceptions.BotoCoreError as err:  # parameter validation, credential and config errors
-        raise JobServiceError(0, type(err).__name__, f"{err} ({operation})") from None
+        raise JobServiceError(0, type(err).__name__, f"{err} ({operation})", kind=PERMANENT) from None
 
 
 @dataclass

@@ -48,6 +48,7 @@ ERROR_KINDS: Mapping[str, ErrorKind] = {
     "LimitExceededException": ErrorKind.BUSY,  # the active-jobs / concurrency limit: a launch waits
     "ResourceNotFoundException": ErrorKind.NOT_FOUND,
     "ResourceAlreadyExistsException": ErrorKind.ALREADY_EXISTS,
+    "ConflictException": ErrorKind.ALREADY_EXISTS,  # CreateJobTemplate: "a resource with the same name"
     "ServiceUnavailableException": ErrorKind.TRANSIENT,
     "InternalFailureException": ErrorKind.TRANSIENT,
     "InternalException": ErrorKind.TRANSIENT,
