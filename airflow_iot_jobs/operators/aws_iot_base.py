@@ -1,6 +1,6 @@
 """The Amazon provider's connection parameters, shared by every AWS IoT operator and the sensor.
 
-A ``BaseOperator`` subclass, so Airflow applies ``default_args`` (``aws_conn_id``, ``region_name``…) to them like
+A ``BaseOperator`` subclass (with the hook built from ``hook_params``), so Airflow applies ``default_args`` (``aws_conn_id``, ``region_name``…) to them like
 it does for the Amazon provider's own operators. Nothing of boto3 or the Amazon provider is imported here.
 """
 
@@ -12,9 +12,10 @@ from airflow.sdk import BaseOperator
 
 from airflow_iot_jobs.backends import AWS_IOT
 from airflow_iot_jobs.links import AwsIoTJobLink
+from airflow_iot_jobs.waiting import BackendTask
 
 
-class AwsIoTConnectionMixin(BaseOperator):
+class AwsIoTConnectionMixin(BackendTask, BaseOperator):
     """:param aws_conn_id: an ``aws`` connection (default ``aws_default``; ``None``: boto3's default chain).
     :param region_name: overrides the connection's region.
     :param verify: TLS certificate verification (``False``, or the path of a CA bundle).
