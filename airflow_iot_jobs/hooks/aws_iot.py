@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -426,13 +425,11 @@ class AwsIoTJobsHook(JobsHook, AwsBaseHook):
             raise
 
     async def aclose(self) -> None:
-        """boto3 clients hold a urllib3 pool; it is released with the hook."""
+        """Release the boto3 client's connection pool (a trigger's hook ends with its wait)."""
+        client = self.__dict__.pop("conn", None)
+        if client is not None:
+            await asyncio.to_thread(client.close)
 
 
 def _present(**params: Any) -> dict[str, Any]:
     return {k: v for k, v in params.items() if v is not None}
-
-
-def document_text(document: Any) -> str:
-    """A job document as AWS holds it (a JSON string), from a dict or a string."""
-    return document if isinstance(document, str) else json.dumps(document, separators=(",", ":"))

@@ -6,6 +6,7 @@ from typing import Any
 
 from airflow_iot_jobs.operators.aws_iot_base import AwsIoTConnectionMixin
 from airflow_iot_jobs.sensors.base import JobThresholdSensor
+from airflow_iot_jobs.validation.aws_iot import min_executions
 
 
 class AwsIoTJobSensor(AwsIoTConnectionMixin, JobThresholdSensor):
@@ -23,4 +24,4 @@ class AwsIoTJobSensor(AwsIoTConnectionMixin, JobThresholdSensor):
 
     def __init__(self, *, continuous_min_executions: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.settle_after = continuous_min_executions
+        self.settle_after = min_executions(continuous_min_executions)

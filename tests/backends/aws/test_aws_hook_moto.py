@@ -156,6 +156,7 @@ def test_async_progress_never_blocks_the_event_loop(hook, fleet, caplog):
         beat = asyncio.create_task(heartbeat())
         progress = await fresh.aprogress("fw-7")
         cancelled = await fresh.acancel("fw-7")
+        await fresh.aclose()  # the client's pool is released with the wait
         beat.cancel()
         return progress, cancelled, ticks
 

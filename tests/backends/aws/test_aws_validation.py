@@ -343,6 +343,10 @@ def test_operator_refuses_bad_literal_input_at_dag_parse():
         target_selection="CONTINUOUS",
         wait_for_completion=False,
     )
+    from airflow_iot_jobs.sensors.aws_iot import AwsIoTJobSensor
+
+    with pytest.raises(ValueError, match="continuous_min_executions: must be at least 1"):
+        AwsIoTJobSensor(task_id="s", job_id="j", continuous_min_executions=0)
 
 
 def test_templated_input_is_checked_after_rendering_before_any_request(monkeypatch):
