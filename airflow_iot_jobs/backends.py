@@ -32,6 +32,8 @@ class Backend:
         (AWS: ``region_name``, ``verify``, ``botocore_config``).
     :param supports_cancel: the service can cancel a job (the IoTHub Manager API cannot).
     :param supports_count: the service can count the devices a target selects before a launch.
+    :param registers_connection: the provider registers a connection form for ``conn_type``; ``False`` when the
+        connection type belongs to another provider (AWS: the Amazon provider's ``aws``), whose form is reused.
     """
 
     name: str
@@ -47,6 +49,7 @@ class Backend:
     hook_params: Mapping[str, Any] = field(default_factory=dict)
     supports_cancel: bool = True
     supports_count: bool = True
+    registers_connection: bool = True
 
     def hook_class(self) -> type[JobsHook]:
         return import_path(self.hook)
@@ -101,6 +104,26 @@ IOTCENTRAL = Backend(
     doc_url="https://learn.microsoft.com/azure/iot-central/core/howto-manage-jobs-with-rest-api",
     tags=("azure",),
     extra_links=("airflow_iot_jobs.links.IoTCentralJobLink",),
+)
+
+AWS_IOT = Backend(
+    name="AWS IoT Jobs",
+    conn_type="aws",  # the Amazon provider's connection (and form): aws_default, roles, endpoint_url
+    conn_param="aws_conn_id",
+    default_conn_id="aws_default",
+    hook="airflow_iot_jobs.hooks.aws_iot.AwsIoTJobsHook",
+    trigger="airflow_iot_jobs.triggers.aws_iot.AwsIoTJobTrigger",
+    modules={
+        "hooks": ("airflow_iot_jobs.hooks.aws_iot",),
+        "operators": ("airflow_iot_jobs.operators.aws_iot",),
+        "sensors": ("airflow_iot_jobs.sensors.aws_iot",),
+        "triggers": ("airflow_iot_jobs.triggers.aws_iot",),
+    },
+    doc_url="https://docs.aws.amazon.com/iot/latest/developerguide/iot-jobs.html",
+    tags=("aws",),
+    extra_links=("airflow_iot_jobs.links.AwsIoTJobLink",),
+    hook_params={"region_name": None, "verify": None, "botocore_config": None},
+    registers_connection=False,
 )
 
 #: the backends the provider registers with Airflow (a backend joins when it is complete)

@@ -143,6 +143,9 @@ class JobProgress:
     pending: int = 0
     job_type: str | None = None
     failure_reason: str | None = None
+    #: the service itself stopped the job because its own failure criteria were crossed (an AWS abort config,
+    #: an IoT Central cancellation threshold): a failure whatever the counts, saying ``failure_reason``
+    aborted: bool = False
 
     @property
     def terminal(self) -> bool:
@@ -253,13 +256,17 @@ class CompletionThresholds:
     * a job that ends (completed, failed, cancelled) below the success threshold is a failure;
     * a job that ends having targeted no device is a failure, unless ``allow_no_devices``;
     * with ``early_success`` (sensors), a running job that already meets the success threshold is a success;
-      without it (operators, which wait for the job they launched), success is judged when the job ends.
+      without it (operators, which wait for the job they launched), success is judged when the job ends;
+    * with ``settle_after`` (jobs that never end, such as AWS IoT CONTINUOUS jobs), a running job is judged as soon
+      as that many devices finished it, over the devices that finished so far (``succeeded`` of ``finished``);
+    * a job the service aborted by its own failure criteria (``JobProgress.aborted``) is a failure.
     """
 
     success: Threshold
     failure: Threshold | None = None
     early_success: bool = True
     allow_no_devices: bool = False
+    settle_after: int | None = None
 
     @classmethod
     def parse(
@@ -268,12 +275,17 @@ class CompletionThresholds:
         failure_threshold: object = None,
         early_success: bool = True,
         allow_no_devices: bool = False,
+        settle_after: int | None = None,
     ) -> CompletionThresholds:
         success = Threshold.parse(success_threshold, "success_threshold")
         failure = (
             None if failure_threshold is None else Threshold.parse(failure_threshold, "failure_threshold")
         )
-        return cls(success, failure, early_success, bool(allow_no_devices))
+        if settle_after is not None and (
+            isinstance(settle_after, bool) or not isinstance(settle_after, int) or settle_after < 1
+        ):
+            raise ValueError(f"settle_after: must be a whole number of devices ≥ 1, got {settle_after!r}")
+        return cls(success, failure, early_success, bool(allow_no_devices), settle_after)
 
     def required_successes(self, targeted: int) -> int:
         return math.ceil(self.success.devices(targeted))
@@ -283,6 +295,8 @@ class CompletionThresholds:
         text = f"success ≥ {self.success.label}"
         if self.failure is not None:
             text += f", failure > {self.failure.label}"
+        if self.settle_after is not None:
+            text += f", once {self.settle_after:,} device(s) finished"
         return text
 
     def warnings(self, targeted: int) -> list[str]:
@@ -309,6 +323,13 @@ class CompletionThresholds:
                 f"{progress.failed:,} of {targeted:,} devices failed, above failure_threshold "
                 f"{self.failure.label}"
             )
+        if progress.terminal and progress.aborted:
+            return Verdict.FAILURE, (
+                f"job ended {progress.status} with {progress.succeeded:,} of {targeted:,} devices succeeded: "
+                f"{progress.failure_reason or 'the service aborted it'}"
+            )
+        if self.settle_after is not None and not progress.terminal and progress.finished >= self.settle_after:
+            return self.evaluate_settled(progress)
         needed = self.required_successes(targeted)
         if progress.terminal:
             if not targeted:
@@ -337,3 +358,25 @@ class CompletionThresholds:
                 f"{self.success.label} while the job is still {progress.status}"
             )
         return Verdict.WAIT, progress.describe()
+
+    def evaluate_settled(self, progress: JobProgress) -> tuple[Verdict, str]:
+        """``settle_after``: judge a job that goes on over the devices that finished it so far."""
+        finished = progress.finished
+        scope = (
+            f"over the {finished:,} devices that finished the job so far; it keeps running for new devices"
+        )
+        if self.failure is not None and progress.failed > self.failure.devices(finished):
+            return Verdict.FAILURE, (
+                f"{progress.failed:,} of {finished:,} devices failed, above failure_threshold "
+                f"{self.failure.label} ({scope})"
+            )
+        needed = self.required_successes(finished)
+        if progress.succeeded >= needed:
+            return Verdict.SUCCESS, (
+                f"{progress.succeeded:,} of {finished:,} devices succeeded, meeting success_threshold "
+                f"{self.success.label} ({scope})"
+            )
+        return Verdict.FAILURE, (
+            f"{progress.succeeded:,} of {finished:,} devices succeeded, below success_threshold "
+            f"{self.success.label} ({needed:,} needed; {scope})"
+        )

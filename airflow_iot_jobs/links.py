@@ -38,3 +38,9 @@ class IoTCentralJobLink(JobPortalLink):
     """Opens the job's page in the IoT Central application."""
 
     name = "IoT Central job"
+
+
+class AwsIoTJobLink(JobPortalLink):
+    """Opens the job's page in the AWS IoT console (the connection's region)."""
+
+    name = "AWS IoT job (AWS console)"

@@ -120,6 +120,7 @@ def build_provider_info() -> dict:
                 **CONNECTION_FORMS[b.conn_type],
             }
             for b in BACKENDS
+            if b.registers_connection  # e.g. AWS reuses the Amazon provider's ``aws`` connection and form
         ],
         "extra-links": [link for b in BACKENDS for link in b.extra_links],
     }

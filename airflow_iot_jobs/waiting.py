@@ -98,12 +98,18 @@ class JobWaiting(BackendTask):
     log: Any
     #: sensors succeed as soon as the threshold is met; operators judge the job they launched when it ends
     early_success: ClassVar[bool] = True
+    #: judge a job that never ends (AWS CONTINUOUS) once this many devices finished it (CompletionThresholds)
+    settle_after: int | None = None
     _wait_started: float | None = None
     _warned: bool = False
 
     def thresholds(self) -> CompletionThresholds:
         return CompletionThresholds.parse(
-            self.success_threshold, self.failure_threshold, self.early_success, self.allow_no_devices
+            self.success_threshold,
+            self.failure_threshold,
+            self.early_success,
+            self.allow_no_devices,
+            self.settle_after,
         )
 
     def wait_thresholds(self) -> CompletionThresholds:
@@ -176,6 +182,7 @@ class JobWaiting(BackendTask):
             end_time=deadline,
             early_success=self.early_success,
             allow_no_devices=thresholds.allow_no_devices,
+            settle_after=thresholds.settle_after,
             cancel_on_kill=self.cancels_on_kill,
             started_at=self._wait_started or time.time(),
         )

@@ -584,6 +584,7 @@ counts = st.integers(min_value=0, max_value=10**9)
         phase=st.sampled_from(JobPhase),
         job_type=optional_text,
         failure_reason=optional_text,
+        aborted=st.booleans(),
     )
 )
 def test_event_round_trip_through_json(progress: JobProgress) -> None:
@@ -599,6 +600,7 @@ def test_event_round_trip_through_json(progress: JobProgress) -> None:
         "phase",
         "job_type",
         "failure_reason",
+        "aborted",
     }
     assert JobProgress.from_event(json.loads(json.dumps(event))) == progress
 

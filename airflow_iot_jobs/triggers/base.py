@@ -49,6 +49,7 @@ class JobThresholdTrigger(BaseTrigger):
         early_success: bool = True,
         allow_no_devices: bool = False,
         started_at: float | None = None,
+        settle_after: int | None = None,
     ) -> None:
         super().__init__()
         self.job_id = job_id
@@ -62,8 +63,9 @@ class JobThresholdTrigger(BaseTrigger):
         self.early_success = early_success
         self.allow_no_devices = allow_no_devices
         self.started_at = float(started_at) if started_at is not None else time.time()
+        self.settle_after = settle_after
         self.thresholds = CompletionThresholds.parse(
-            success_threshold, failure_threshold, early_success, allow_no_devices
+            success_threshold, failure_threshold, early_success, allow_no_devices, settle_after
         )
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -81,6 +83,7 @@ class JobThresholdTrigger(BaseTrigger):
                 "early_success": self.early_success,
                 "allow_no_devices": self.allow_no_devices,
                 "started_at": self.started_at,
+                "settle_after": self.settle_after,
             },
         )
 
