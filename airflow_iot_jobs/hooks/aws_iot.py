@@ -104,6 +104,7 @@ class AwsIoTJobsHook(JobsHook, AwsBaseHook):
     job_id_pattern: ClassVar = JOB_ID_PATTERN
     job_id_rule: ClassVar[str] = JOB_ID_RULE
     max_job_id_length: ClassVar[int] = MAX_JOB_ID_LENGTH
+    counts_by_paging: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -233,11 +234,12 @@ class AwsIoTJobsHook(JobsHook, AwsBaseHook):
                     return failures
         return failures
 
-    def count_devices(self, target: list[str]) -> int:
-        """The distinct things that thing and thing-group ARNs select (nested groups included)."""
-        return len(self.expand_targets(target))
+    def count_devices(self, target: list[str], at_most: int | None = None) -> int:
+        """The distinct things that thing and thing-group ARNs select (nested groups included); group pages are
+        read until ``at_most`` things are known."""
+        return len(self.expand_targets(target, at_most))
 
-    def expand_targets(self, targets: list[str]) -> set[str]:
+    def expand_targets(self, targets: list[str], at_most: int | None = None) -> set[str]:
         things: set[str] = set()
         for arn in targets:
             resource = arn.split(":", 5)[-1]
@@ -245,9 +247,14 @@ class AwsIoTJobsHook(JobsHook, AwsBaseHook):
             if kind == "thing":
                 things.add(name)
             elif kind == "thinggroup":
-                things.update(self.things_in_group(name))
+                for thing in self.things_in_group(name):
+                    things.add(thing)
+                    if at_most is not None and len(things) >= at_most:
+                        return things
             else:
                 raise ValueError(f"targets: {arn!r} is not a thing or thing-group ARN")
+            if at_most is not None and len(things) >= at_most:
+                return things
         return things
 
     def portal_url(self, job_id: str | None = None) -> str:
