@@ -140,7 +140,7 @@ def test_max_devices_refuses_a_launch_that_touches_too_many(hook, fleet, request
     result = run_dag(dag)
 
     assert result.states["rollout"] == "failed"
-    assert "would touch 3 devices, more than max_devices=2; no job was created" in logs()
+    assert "would touch at least 3 devices, more than max_devices=2; no job was created" in logs()
     assert list(hook.list_jobs()) == []
 
 
