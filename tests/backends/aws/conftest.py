@@ -142,3 +142,61 @@ def aws_duplicates(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr(AwsIoTJobsHook, "get_client_type", get_client_type)
     return refused
+
+
+# ------------------------------------------------------------------------------------- our AWS IoT emulator
+
+
+@pytest.fixture
+def make_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Start AWS IoT emulators on 127.0.0.1 (seed 5, speed 60, no offline things unless asked), with
+    ``aws_default`` (``AIRFLOW_CONN_AWS_DEFAULT``) pointing at the last one started; stopped after the test."""
+    from airflow_iot_jobs.emulator.aws import AwsIoTEmulator
+
+    started: list[Any] = []
+    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY", raising=False)
+
+    def start(**options: Any) -> Any:
+        options.setdefault("things", 40)
+        options.setdefault("seed", 5)
+        options.setdefault("speed", 60.0)
+        options.setdefault("offline_rate", 0.0)
+        emulator = AwsIoTEmulator(**options).start()
+        started.append(emulator)
+        for name, value in emulator.info()["airflow_env"].items():
+            monkeypatch.setenv(name, value)
+        return emulator
+
+    yield start
+    for emulator in started:
+        emulator.stop()
+
+
+@pytest.fixture
+def aws(make_aws: Any) -> Any:
+    """An emulated account with 40 simulated things (groups ``fleet`` > ``site-*``, ``model-*``, ``ring-*``)."""
+    return make_aws()
+
+
+@pytest.fixture
+def aws_hook(aws: Any) -> Any:
+    from airflow_iot_jobs.hooks.aws_iot import AwsIoTJobsHook
+
+    return AwsIoTJobsHook()
+
+
+def emulator_client(emulator: Any, service: str = "iot") -> Any:
+    """A plain boto3 client on the emulator (``iot`` or ``iot-jobs-data``: a device's side), no retries."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        service,
+        region_name=emulator.region,
+        endpoint_url=emulator.endpoint,
+        aws_access_key_id=emulator.aws_access_key_id,
+        aws_secret_access_key=emulator.aws_secret_access_key,
+        config=Config(retries={"total_max_attempts": 1, "mode": "standard"}),
+    )
