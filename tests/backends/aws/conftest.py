@@ -1,8 +1,10 @@
-"""moto in server mode on 127.0.0.1 (a third-party AWS endpoint), and ``aws_default`` pointing at it.
+"""Two AWS IoT endpoints on 127.0.0.1, each with ``aws_default`` pointing at it.
 
-moto's known gaps (reference §2: executions stay QUEUED, no jobs data plane, ``list_jobs`` paging loops, a
-duplicate ``jobId`` silently replaces the job, thing groups are not expanded) are skipped by name in the tests
-that would need them, with the reason — or, for the duplicate id, filled the way AWS answers (``aws_duplicates``).
+* Our AWS IoT emulator (``make_aws``, ``aws``, ``aws_hook``): what the operators, sensor and trigger run against.
+* moto in server mode (``moto``, ``hook``, ``fleet``): a third-party AWS endpoint for the hook's cross-check.
+  moto's known gaps (reference §2: executions stay QUEUED, no jobs data plane, ``list_jobs`` paging loops, a
+  duplicate ``jobId`` silently replaces the job, thing groups are not expanded) are skipped by name in the tests
+  that would need them, with the reason; those behaviours are tested on the emulator.
 """
 
 from __future__ import annotations
@@ -105,43 +107,6 @@ def fleet(hook) -> dict[str, Any]:
         "fleet": hook.thing_group_arn("fleet"),
         "fleet-eu": hook.thing_group_arn("fleet-eu"),
     }
-
-
-@pytest.fixture
-def aws_duplicates(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Fill moto's gap: AWS refuses a ``CreateJob`` whose ``jobId`` exists (ResourceAlreadyExistsException, 409);
-    moto silently replaces the job. Returns the job ids that were refused."""
-    from botocore.awsrequest import AWSResponse
-
-    from airflow_iot_jobs.hooks.aws_iot import AwsIoTJobsHook
-
-    refused: list[str] = []
-    built = AwsIoTJobsHook.get_client_type
-
-    def get_client_type(self, *args: Any, **kwargs: Any) -> Any:
-        client = built(self, *args, **kwargs)
-
-        def refuse_duplicate(params: dict[str, Any], **_: Any) -> Any:
-            job_id = params["url_path"].rsplit("/", 1)[-1]
-            try:
-                client.describe_job(jobId=job_id)
-            except client.exceptions.ResourceNotFoundException:
-                return None
-            refused.append(job_id)
-            body = {"message": f"Job with id {job_id} already exists."}
-            headers = {"x-amzn-ErrorType": "ResourceAlreadyExistsException:"}
-            response = AWSResponse("", 409, headers, None)
-            parsed = {
-                "Error": {"Code": "ResourceAlreadyExistsException", "Message": body["message"]},
-                "ResponseMetadata": {"HTTPStatusCode": 409},
-            }
-            return response, parsed
-
-        client.meta.events.register("before-call.iot.CreateJob", refuse_duplicate)
-        return client
-
-    monkeypatch.setattr(AwsIoTJobsHook, "get_client_type", get_client_type)
-    return refused
 
 
 # ------------------------------------------------------------------------------------- our AWS IoT emulator
