@@ -127,7 +127,7 @@ def test_the_form_rolls_out_firmware_with_its_rollout_abort_and_timeout(make_aws
 
 def test_a_high_failure_rate_is_cancelled_by_the_abort_config_and_the_task_fails(make_aws, logs):
     make_aws(things=60, failure_rate=0.7)
-    result = run_dag(load().dag, run_conf=conf(thing_group="fleet", version="3.0.0"))
+    result = run_dag(load().dag, run_conf=conf(thing_group="fleet", version="3.0.0", base_rate_per_minute=30))
 
     assert result.state == "failed" and result.states["firmware_rollout"] == "failed"
     pushed = result.other_xcoms["firmware_rollout"][FAILURE_XCOM_KEY]
