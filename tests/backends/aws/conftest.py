@@ -1,8 +1,10 @@
-"""moto in server mode on 127.0.0.1 (a third-party AWS endpoint), and ``aws_default`` pointing at it.
+"""Two AWS IoT endpoints on 127.0.0.1, each with ``aws_default`` pointing at it.
 
-moto's known gaps (reference §2: executions stay QUEUED, no jobs data plane, ``list_jobs`` paging loops, a
-duplicate ``jobId`` silently replaces the job, thing groups are not expanded) are skipped by name in the tests
-that would need them, with the reason — or, for the duplicate id, filled the way AWS answers (``aws_duplicates``).
+* Our AWS IoT emulator (``make_aws``, ``aws``, ``aws_hook``): what the operators, sensor and trigger run against.
+* moto in server mode (``moto``, ``hook``, ``fleet``): a third-party AWS endpoint for the hook's cross-check.
+  moto's known gaps (reference §2: executions stay QUEUED, no jobs data plane, ``list_jobs`` paging loops, a
+  duplicate ``jobId`` silently replaces the job, thing groups are not expanded) are skipped by name in the tests
+  that would need them, with the reason; those behaviours are tested on the emulator.
 """
 
 from __future__ import annotations
@@ -107,38 +109,59 @@ def fleet(hook) -> dict[str, Any]:
     }
 
 
-@pytest.fixture
-def aws_duplicates(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Fill moto's gap: AWS refuses a ``CreateJob`` whose ``jobId`` exists (ResourceAlreadyExistsException, 409);
-    moto silently replaces the job. Returns the job ids that were refused."""
-    from botocore.awsrequest import AWSResponse
+# ------------------------------------------------------------------------------------- our AWS IoT emulator
 
+
+@pytest.fixture
+def make_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Start AWS IoT emulators on 127.0.0.1 (seed 5, speed 60, no offline things unless asked), with
+    ``aws_default`` (``AIRFLOW_CONN_AWS_DEFAULT``) pointing at the last one started; stopped after the test."""
+    from airflow_iot_jobs.emulator.aws import AwsIoTEmulator
+
+    started: list[Any] = []
+    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY", raising=False)
+
+    def start(**options: Any) -> Any:
+        options.setdefault("things", 40)
+        options.setdefault("seed", 5)
+        options.setdefault("speed", 60.0)
+        options.setdefault("offline_rate", 0.0)
+        emulator = AwsIoTEmulator(**options).start()
+        started.append(emulator)
+        for name, value in emulator.info()["airflow_env"].items():
+            monkeypatch.setenv(name, value)
+        return emulator
+
+    yield start
+    for emulator in started:
+        emulator.stop()
+
+
+@pytest.fixture
+def aws(make_aws: Any) -> Any:
+    """An emulated account with 40 simulated things (groups ``fleet`` > ``site-*``, ``model-*``, ``ring-*``)."""
+    return make_aws()
+
+
+@pytest.fixture
+def aws_hook(aws: Any) -> Any:
     from airflow_iot_jobs.hooks.aws_iot import AwsIoTJobsHook
 
-    refused: list[str] = []
-    built = AwsIoTJobsHook.get_client_type
+    return AwsIoTJobsHook()
 
-    def get_client_type(self, *args: Any, **kwargs: Any) -> Any:
-        client = built(self, *args, **kwargs)
 
-        def refuse_duplicate(params: dict[str, Any], **_: Any) -> Any:
-            job_id = params["url_path"].rsplit("/", 1)[-1]
-            try:
-                client.describe_job(jobId=job_id)
-            except client.exceptions.ResourceNotFoundException:
-                return None
-            refused.append(job_id)
-            body = {"message": f"Job with id {job_id} already exists."}
-            headers = {"x-amzn-ErrorType": "ResourceAlreadyExistsException:"}
-            response = AWSResponse("", 409, headers, None)
-            parsed = {
-                "Error": {"Code": "ResourceAlreadyExistsException", "Message": body["message"]},
-                "ResponseMetadata": {"HTTPStatusCode": 409},
-            }
-            return response, parsed
+def emulator_client(emulator: Any, service: str = "iot") -> Any:
+    """A plain boto3 client on the emulator (``iot`` or ``iot-jobs-data``: a device's side), no retries."""
+    import boto3
+    from botocore.config import Config
 
-        client.meta.events.register("before-call.iot.CreateJob", refuse_duplicate)
-        return client
-
-    monkeypatch.setattr(AwsIoTJobsHook, "get_client_type", get_client_type)
-    return refused
+    return boto3.client(
+        service,
+        region_name=emulator.region,
+        endpoint_url=emulator.endpoint,
+        aws_access_key_id=emulator.aws_access_key_id,
+        aws_secret_access_key=emulator.aws_secret_access_key,
+        config=Config(retries={"total_max_attempts": 1, "mode": "standard"}),
+    )

@@ -1,5 +1,6 @@
 """AwsIoTJobsHook against moto in server mode: a third-party AWS endpoint, so the hook speaks AWS, not a dialect
-of our own emulator. moto's known gaps are skipped by name, with the reason (reference §2)."""
+of our own emulator. moto's known gaps are skipped by name, with the reason (reference §2); each of them runs for
+real against our emulator in ``test_aws_hook_emulator.py`` (ON_EMULATOR names the test)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from airflow_iot_jobs.jobs import ErrorKind, JobPhase, JobServiceError
 
 MOTO_QUEUED = "moto keeps every job execution QUEUED (nothing advances it; reference §2.1)"
+ON_EMULATOR = "; runs on our emulator: test_aws_hook_emulator.py::"
 
 
 def test_names_resolve_to_arns_and_count_devices_dedupes(hook, fleet):
@@ -28,6 +30,8 @@ def test_an_unknown_target_name_is_not_found(hook, fleet):
 
 @pytest.mark.skip(
     reason="moto ignores list_things_in_thing_group(recursive=True): child groups' things are missing"
+    + ON_EMULATOR
+    + "test_count_devices_expands_nested_groups_as_the_registry_holds_them"
 )
 def test_count_devices_includes_nested_groups(hook, fleet):
     assert hook.count_devices([fleet["fleet"]]) == 4
@@ -109,20 +113,28 @@ def test_list_jobs_never_loops_on_a_repeated_token(hook, fleet):
         list(hook.pages("list_jobs", "jobs", maxResults=2))
 
 
-@pytest.mark.skip(reason="moto's list_jobs paging returns the same nextToken forever (reference §2.3)")
+@pytest.mark.skip(
+    reason="moto's list_jobs paging returns the same nextToken forever (reference §2.3)"
+    + ON_EMULATOR
+    + "test_list_jobs_pages_through_every_job"
+)
 def test_list_jobs_pages_through_every_job(hook, fleet):
     for i in range(3):
         hook.create_job(jobId=f"j-{i}", targets=[fleet["fleet"]], document="{}")
     assert len(list(hook.pages("list_jobs", "jobs", maxResults=2))) == 3
 
 
-@pytest.mark.skip(reason="moto has no AssociateTargetsWithJob (500 NotImplementedError; reference §2.1)")
+@pytest.mark.skip(
+    reason="moto has no AssociateTargetsWithJob (500 NotImplementedError; reference §2.1)"
+    + ON_EMULATOR
+    + "test_associate_targets_with_a_continuous_job"
+)
 def test_associate_targets_with_job(hook, fleet):
     hook.create_job(jobId="c-1", targets=[fleet["fleet"]], document="{}", targetSelection="CONTINUOUS")
     hook.associate_targets_with_job("c-1", [fleet["things"]["sensor-4"]], comment="late joiner")
 
 
-@pytest.mark.skip(reason=MOTO_QUEUED)
+@pytest.mark.skip(reason=MOTO_QUEUED + ON_EMULATOR + "test_failed_devices_carry_their_status_details")
 def test_failed_devices_carry_their_status_details(hook, fleet):
     """Needs executions that FAILED with statusDetails: the jobs data plane (our emulator), not moto."""
 
