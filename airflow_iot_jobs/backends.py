@@ -127,4 +127,4 @@ AWS_IOT = Backend(
 )
 
 #: the backends the provider registers with Airflow (a backend joins when it is complete)
-BACKENDS: tuple[Backend, ...] = (IOTHUB, IOTCENTRAL)
+BACKENDS: tuple[Backend, ...] = (IOTHUB, IOTCENTRAL, AWS_IOT)

@@ -42,7 +42,10 @@ FORM_FIELDS = {
 }
 
 
-@pytest.mark.parametrize("backend", BACKENDS, ids=[b.conn_type for b in BACKENDS])
+OWN_FORMS = [b for b in BACKENDS if b.registers_connection]
+
+
+@pytest.mark.parametrize("backend", OWN_FORMS, ids=[b.conn_type for b in OWN_FORMS])
 def test_connection_form_and_hook_are_registered(backend):
     from airflow.providers_manager import ProvidersManager
 
@@ -61,6 +64,19 @@ def test_connection_form_and_hook_are_registered(backend):
     assert FORM_FIELDS[backend.conn_type] <= widgets
 
 
+def test_a_backend_on_another_providers_connection_leaves_its_form_alone():
+    """AWS IoT Jobs uses the Amazon provider's ``aws`` connection: its hook and form stay the Amazon provider's."""
+    from airflow.providers_manager import ProvidersManager
+
+    from airflow_iot_jobs import get_provider_info
+
+    borrowed = [b for b in BACKENDS if not b.registers_connection]
+    assert [b.conn_type for b in borrowed] == ["aws"]
+    ours = {c["connection-type"] for c in get_provider_info()["connection-types"]}
+    assert "aws" not in ours
+    assert ProvidersManager().hooks["aws"].package_name == "apache-airflow-providers-amazon"
+
+
 def test_provider_info_lists_every_backend_class():
     from airflow_iot_jobs import get_provider_info
 
@@ -73,7 +89,9 @@ def test_provider_info_lists_every_backend_class():
         for kind, paths in backend.modules.items():
             assert set(paths) <= modules[kind], (backend.name, kind)
     assert set(info["extra-links"]) == {link for b in BACKENDS for link in b.extra_links}
-    assert {"Azure IoT Hub", "Azure IoT Central"} <= {i["integration-name"] for i in info["integrations"]}
+    assert {"Azure IoT Hub", "Azure IoT Central", "AWS IoT Jobs"} <= {
+        i["integration-name"] for i in info["integrations"]
+    }
 
 
 def test_operator_and_sensor_modules_import_no_sdk_at_dag_parse():
