@@ -24,9 +24,9 @@ from benchmarks._common import ROOT, isolate_airflow, run_child
 
 FIGURES = {
     1: ("DAG parse cost", "benchmarks.fig1_parse"),
-    2: ("Call economy (IoT Hub, IoT Central)", "benchmarks.fig2_hub_calls"),
+    2: ("Call economy (IoT Hub, IoT Central, AWS IoT Jobs)", "benchmarks.fig2_hub_calls"),
     3: ("Per-device results", "benchmarks.fig3_device_results"),
-    4: ("Triggerer footprint (IoT Hub, IoT Central)", "benchmarks.fig4_triggerer"),
+    4: ("Triggerer footprint (IoT Hub, IoT Central, AWS IoT Jobs)", "benchmarks.fig4_triggerer"),
     5: ("Emulator scale", "benchmarks.fig5_emulator_scale"),
     6: ("Import/export throughput", "benchmarks.fig6_import_export"),
 }
@@ -37,6 +37,9 @@ PACKAGES = (
     "apache-airflow-task-sdk",
     "azure-iot-hub",
     "azure-storage-blob",
+    "apache-airflow-providers-amazon",
+    "boto3",
+    "botocore",
     "msrest",
     "httpx",
     "requests",

@@ -77,7 +77,8 @@ class BenchBackend:
     entry_name: str  # the provider's Backend entry in airflow_iot_jobs.backends
     emulator: str  # the emulator class
     sensor: str  # the sensor class (the poke-mode comparison)
-    name_option: str  # the emulator keyword naming the hub / application
+    name_option: str | None  # the emulator keyword naming the hub / application (None: it has none)
+    devices_option: str = "devices"  # the emulator keyword sizing the fleet (AWS: ``things``)
 
     def entry(self) -> Any:
         return import_path(f"airflow_iot_jobs.backends.{self.entry_name}")
@@ -89,7 +90,10 @@ class BenchBackend:
         return import_path(self.sensor)
 
     def hook_params(self, conn_id: str) -> dict[str, Any]:
-        return {self.entry().conn_param: conn_id}
+        """What a deferring operator hands its trigger: the connection id plus the entry's further hook keywords
+        at their defaults (AWS: ``region_name``, ``verify``, ``botocore_config``)."""
+        entry = self.entry()
+        return {**entry.hook_params, entry.conn_param: conn_id}
 
     def hook(self, conn_id: str) -> Any:
         return self.entry().hook_class()(**self.hook_params(conn_id))
@@ -121,6 +125,15 @@ BACKENDS: dict[str, BenchBackend] = {
             emulator="airflow_iot_jobs.emulator.iotcentral.server.IoTCentralEmulator",
             sensor="airflow_iot_jobs.sensors.iotcentral.IoTCentralJobSensor",
             name_option="app_subdomain",
+        ),
+        BenchBackend(
+            key="aws",
+            label="AWS IoT Jobs",
+            entry_name="AWS_IOT",
+            emulator="airflow_iot_jobs.emulator.aws.server.AwsIoTEmulator",
+            sensor="airflow_iot_jobs.sensors.aws_iot.AwsIoTJobSensor",
+            name_option=None,  # one account and region per emulator; its port and random keys tell them apart
+            devices_option="things",
         ),
     )
 }

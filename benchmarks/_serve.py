@@ -1,6 +1,6 @@
 """``python -m benchmarks._serve '<options as JSON>'``: one emulator in its own process.
 
-Options: ``backend`` (``iothub`` or ``iotcentral``, see ``_common.BACKENDS``; default ``iothub``) and the
+Options: ``backend`` (``iothub``, ``iotcentral`` or ``aws``, see ``_common.BACKENDS``; default ``iothub``) and the
 emulator's own keywords. Prints the emulator's info as one JSON line, then answers commands read from stdin, one
 JSON line each: ``count`` (requests answered so far), ``log`` (the whole request log), ``rss`` (MB),
 ``jobs <n> <prefix>`` (create n jobs ``<prefix>-<i>`` that start a day from now, straight in the state: they stay
@@ -59,7 +59,23 @@ def central_waiting_job(emulator: Any, job_id: str) -> None:
         )
 
 
-WAITING_JOB = {"iothub": hub_waiting_job, "iotcentral": central_waiting_job}
+def aws_waiting_job(emulator: Any, job_id: str) -> None:
+    """An AWS IoT snapshot job over the ``fleet`` thing group, scheduled a day ahead (status ``SCHEDULED``, which
+    the active-jobs quota does not count), as IoT Hub's is; created in the state, like the others."""
+    from datetime import UTC, datetime
+
+    start = datetime.fromtimestamp(emulator.timeline.now() + DAY, tz=UTC).strftime("%Y-%m-%dT%H:%M")
+    emulator.state.create_job(
+        job_id,
+        {
+            "targets": [emulator.registry.arn("thinggroup", "fleet")],
+            "document": '{"operation": "reboot"}',
+            "schedulingConfig": {"startTime": start},
+        },
+    )
+
+
+WAITING_JOB = {"iothub": hub_waiting_job, "iotcentral": central_waiting_job, "aws": aws_waiting_job}
 
 
 def main() -> int:

@@ -12,7 +12,12 @@ The jobs: IoT Hub, ``IoTHubDeviceMethodJobOperator`` rebooting every device (``P
 devices (``PUT /api/jobs/{id}``). Central's group is written before each run and its request is not counted: one
 group serves every job of the application, as an IoT Hub query condition does. Central's emulator starts 50
 device rows per emulated second (an inferred rate: Central documents none) and has no option for it, so its
-module constant is set to the IoT Hub run's 10 — the same job length over the same number of devices.
+module constant is set to the IoT Hub run's 10 — the same job length over the same number of devices. AWS IoT
+Jobs, ``AwsIoTJobOperator`` with the ``{"operation": "reboot"}`` document over the ``fleet`` thing group (given as
+its ARN, as the loop has it) of 6,000 things (``CreateJob``, ``PUT /jobs/{id}``); AWS's default rollout, 1,000
+things a minute, would notify them in 360 s, so both waiters send ``maximumPerMinute`` 600: 10 things a second,
+the same rate. AWS's comparison is what people write with boto3: ``create_job``, then ``describe_job`` every 10 s
+until ``COMPLETED`` / ``CANCELED`` (the loop's requests counted from the emulator's log, like the others').
 
 The emulator runs ``SPEED`` times faster than real time, so every wall-clock interval of every waiter is divided
 by ``SPEED`` too (the provider's defaults, the schedule's own minimum delay, the loop's 10 s). Latency is the time
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import sys
 import threading
 import time
@@ -57,6 +63,14 @@ CENTRAL_TEMPLATE = "dtmi:airflowIotJobs:gateway100;1"
 CENTRAL_FILTER = f'SELECT * FROM devices WHERE $template = "{CENTRAL_TEMPLATE}" AND $provisioned = true'
 CENTRAL_DATA = [{"type": "command", "target": CENTRAL_TEMPLATE, "path": "reboot"}]
 
+AWS_THINGS = 6000  # the job targets every thing, through the ``fleet`` group (parent of the site groups)
+# the emulator's default account and region; an ARN, as the loop has it (a name costs one DescribeThingGroup)
+AWS_GROUP_ARN = "arn:aws:iot:us-east-1:123456789012:thinggroup/fleet"
+AWS_TERMINAL = ("COMPLETED", "CANCELED")
+AWS_DOCUMENT = {"operation": "reboot"}
+# AWS's own default (1,000 things a minute) would roll 6,000 things out in 360 s: set the same 10 things a second
+AWS_ROLLOUT = {"maximumPerMinute": int(DEVICE_RATE * 60)}
+
 
 @dataclass(frozen=True)
 class LoopCalls:
@@ -79,9 +93,10 @@ class Case:
     options: dict[str, Any]
     operator: Callable[[dict[str, Any]], Any]  # the interval kwargs -> the job operator
     launch: Callable[[Any], None]  # the hook -> the create a deferring operator sends
-    loop: Callable[[Any], LoopCalls]  # the emulator -> the loop's requests
+    loop: Callable[[Any], LoopCalls | Callable[[], str]]  # the emulator -> the loop's requests, or the loop
     setup: Callable[[Any], None] = lambda hook: None
     prepare: Callable[[], dict[str, float]] = dict  # module constants to set first; returns them
+    loop_label: str = "az CLI loop"
 
     @property
     def conn_id(self) -> str:
@@ -175,7 +190,67 @@ def central_case() -> Case:
     )
 
 
-CASES: dict[str, Callable[[], Case]] = {"iothub": hub_case, "iotcentral": central_case}
+def aws_case() -> Case:
+    def operator(kwargs: dict[str, Any]) -> Any:
+        from airflow_iot_jobs.operators.aws_iot import AwsIoTJobOperator
+
+        return AwsIoTJobOperator(
+            task_id="reboot",
+            job_id=JOB_ID,
+            targets=[AWS_GROUP_ARN],
+            document=AWS_DOCUMENT,
+            job_executions_rollout_config=AWS_ROLLOUT,
+            **kwargs,
+        )
+
+    def loop(aws: Any) -> Callable[[], str]:
+        """What people write today: boto3's ``create_job``, then ``describe_job`` every 10 s."""
+
+        def run() -> str:
+            import boto3
+
+            iot = boto3.client(
+                "iot",
+                endpoint_url=aws.endpoint,
+                region_name=aws.region,
+                aws_access_key_id=aws.aws_access_key_id,
+                aws_secret_access_key=aws.aws_secret_access_key,
+            )
+            iot.create_job(
+                jobId=JOB_ID,
+                targets=[AWS_GROUP_ARN],
+                document=json.dumps(AWS_DOCUMENT),
+                jobExecutionsRolloutConfig=AWS_ROLLOUT,
+            )
+            while (status := iot.describe_job(jobId=JOB_ID)["job"]["status"]) not in AWS_TERMINAL:
+                time.sleep(AZ_INTERVAL / SPEED)
+            return status
+
+        return run
+
+    return Case(
+        bench=BACKENDS["aws"],
+        options={
+            "things": AWS_THINGS,
+            "seed": SEED,
+            "speed": SPEED,
+            "offline_rate": 0.0,  # an offline thing never takes its execution: the SNAPSHOT job would not end
+            "failure_rate": 0.0,
+        },
+        operator=operator,
+        launch=lambda hook: hook.create_job(
+            jobId=JOB_ID,
+            targets=[AWS_GROUP_ARN],
+            document=json.dumps(AWS_DOCUMENT),
+            targetSelection="SNAPSHOT",
+            jobExecutionsRolloutConfig=AWS_ROLLOUT,
+        ),
+        loop=loop,
+        loop_label="boto3 loop",
+    )
+
+
+CASES: dict[str, Callable[[], Case]] = {"iothub": hub_case, "iotcentral": central_case, "aws": aws_case}
 
 
 def scaled_defaults() -> dict[str, Any]:
@@ -284,10 +359,12 @@ def wait_trigger(case: Case, emulator: Any, kwargs: dict[str, Any]) -> str:
 
 def wait_az_loop(case: Case, emulator: Any, kwargs: dict[str, Any]) -> str:
     """What ``az iot hub job create`` / ``az iot central job create`` followed by ``... job show`` in a 10 s
-    loop sends."""
+    loop sends (AWS: the case's own loop, boto3's ``describe_job`` every 10 s)."""
     import requests
 
     calls = case.loop(emulator)
+    if callable(calls):
+        return calls()
     session = requests.Session()
     session.headers.update(calls.headers)
     session.put(calls.url, params=calls.params, json=calls.body, timeout=30).raise_for_status()
@@ -330,7 +407,7 @@ def backend_rows(case: Case, kwargs: dict[str, Any], scaled_constants: dict[str,
     settings = {
         "backend": label,
         "speed": SPEED,
-        "devices": case.options["devices"],
+        "devices": case.options[case.bench.devices_option],
         "devices_targeted": az["devices_targeted"],
         "device_rate": DEVICE_RATE,
         "operator_kwargs_real_seconds": kwargs,
@@ -347,7 +424,7 @@ def backend_rows(case: Case, kwargs: dict[str, Any], scaled_constants: dict[str,
                 f"{label}: requests per job, {waiter}",
                 ours["requests"],
                 az["requests"],
-                "az CLI loop (GET every 10 s)",
+                f"{case.loop_label} (GET every 10 s)",
                 "≥ 5× fewer (ratio ≤ 0.20)",
                 ours["requests"] * 5 <= az["requests"],
                 unit="requests",
@@ -364,7 +441,7 @@ def backend_rows(case: Case, kwargs: dict[str, Any], scaled_constants: dict[str,
                 f"{label}: end noticed after, {waiter}",
                 ours["latency"],
                 az["latency"],
-                "az CLI loop",
+                case.loop_label,
                 "≤ 10 s (emulated)",
                 ours["latency"] <= AZ_INTERVAL,
                 unit="s emulated",
