@@ -257,3 +257,24 @@ def test_async_progress_never_blocks_the_event_loop(aws_hook, devices, caplog):
     assert cancelled.phase is JobPhase.CANCELLED and cancelled.failed == 3
     assert ticks > 0
     assert not [r for r in caplog.records if r.name == "asyncio" and "took" in r.getMessage()]
+
+
+def test_triggers_of_one_process_share_a_client_per_connection(aws, monkeypatch):
+    """A boto3 session parses the service model anew (~12 MB each): 1,000 deferred waits on one connection hold
+    one client; another connection (here: another region) gets its own."""
+    from airflow_iot_jobs.hooks.aws_iot import AwsIoTJobsHook
+
+    async def clients(*hooks):
+        built = [await hook.aclient() for hook in hooks]
+        for hook in hooks:
+            await hook.aclose()
+        return built
+
+    first, second, other_region = asyncio.run(
+        clients(AwsIoTJobsHook(), AwsIoTJobsHook(), AwsIoTJobsHook(region_name="eu-west-1"))
+    )
+    assert first is second
+    assert other_region is not first and other_region.meta.region_name == "eu-west-1"
+    (again,) = asyncio.run(clients(AwsIoTJobsHook()))
+    assert again is first, "aclose lets go of the client without closing what other triggers use"
+    assert again.list_jobs()["jobs"] is not None

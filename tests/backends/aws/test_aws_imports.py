@@ -92,8 +92,8 @@ def test_provider_info_registers_no_connection_form_for_the_amazon_providers_aws
     assert "airflow_iot_jobs.links.AwsIoTJobLink" in info["extra-links"]
 
 
-def test_aws_is_not_registered_yet():
+def test_aws_is_registered_on_the_amazon_providers_connection():
     from airflow_iot_jobs.backends import AWS_IOT, BACKENDS
 
-    assert AWS_IOT not in BACKENDS
+    assert AWS_IOT in BACKENDS and not AWS_IOT.registers_connection
     assert dict(AWS_IOT.hook_params) == {"region_name": None, "verify": None, "botocore_config": None}
