@@ -60,9 +60,12 @@ class BackendHarness(ABC):
     * ``cancelled_phase`` — the phase a cancel leaves a job in, as :meth:`remote_status` and the hook's
       :class:`~airflow_iot_jobs.jobs.JobPhase` spell it ("cancelled"; IoT Central's cancel is a stop: "paused");
     * ``supports_start_time`` — job operators take ``start_time`` (a job that starts later);
-    * ``failing_fleet`` — emulator options under which about a tenth of the devices fail every job (offline
-      devices on IoT Hub and IoT Central; on AWS IoT an offline thing's execution stays QUEUED and the job never
-      ends, so failed runs).
+    * ``abort_overrides`` — job operator keywords under which the service itself aborts (cancels) a job once a
+      fifth of its devices failed (AWS IoT: ``abort_config``), or ``None``: the backend has no abort criteria the
+      hook reports as :attr:`~airflow_iot_jobs.jobs.JobProgress.aborted`.
+
+    Methods with a default a harness may override: :meth:`failing_fleet` (emulator options for a fleet where some
+    devices fail).
     """
 
     name: ClassVar[str]
@@ -76,7 +79,7 @@ class BackendHarness(ABC):
     masked_uri_tasks: ClassVar[tuple[str, ...]] = ()  # secrets-suite tasks that log "reading <a signed URI>"
     cancelled_phase: ClassVar[str] = "cancelled"
     supports_start_time: ClassVar[bool] = True
-    failing_fleet: ClassVar[dict[str, float]] = {"offline_rate": 0.1, "failure_rate": 0.0}
+    abort_overrides: ClassVar[dict[str, Any] | None] = None
 
     # ------------------------------------------------------------------------------------------ the backend
 
@@ -110,6 +113,12 @@ class BackendHarness(ABC):
     @abstractmethod
     def connection(self, emulator: Any, *, key: str | None = None, **extra: Any) -> dict[str, Any]:
         """The Airflow connection a user would write for ``emulator`` (``key``: another key than its own)."""
+
+    def failing_fleet(self, share: float) -> dict[str, float]:
+        """Emulator options under which about ``share`` of the devices fail a job, and every job still ends:
+        offline devices (IoT Hub and IoT Central time them out or fail them). AWS IoT leaves an offline thing's
+        execution QUEUED, so its job would never end: its harness fails runs instead."""
+        return {"offline_rate": share, "failure_rate": 0.0}
 
     def connection_json(self, emulator: Any, **kwargs: Any) -> str:
         return json.dumps(self.connection(emulator, **kwargs))

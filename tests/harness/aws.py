@@ -254,9 +254,20 @@ class AwsHarness(BackendHarness):
     logged_secrets = ("secret access key",)
     # schedulingConfig.startTime must be at least 30 minutes ahead: the job operator takes no start_time.
     supports_start_time = False
-    # An offline thing's execution stays QUEUED (AWS times out IN_PROGRESS executions only): a SNAPSHOT job over
-    # it never ends. Failed runs make the devices that fail.
-    failing_fleet = {"offline_rate": 0.0, "failure_rate": 0.1}
+    # The job's own abort criteria: AWS cancels it (reasonCode ABORTED_BY_ABORT_CONFIG) once a fifth of at least
+    # ten finished executions FAILED.
+    abort_overrides = {
+        "abort_config": {
+            "criteriaList": [
+                {
+                    "failureType": "FAILED",
+                    "action": "CANCEL",
+                    "thresholdPercentage": 20,
+                    "minNumberOfExecutedThings": 10,
+                }
+            ]
+        }
+    }
 
     @property
     def backend(self) -> Any:
@@ -281,6 +292,11 @@ class AwsHarness(BackendHarness):
         )
 
     # -- the emulator
+
+    def failing_fleet(self, share: float) -> dict[str, float]:
+        """An offline thing's execution stays QUEUED (AWS times out IN_PROGRESS executions only), so a SNAPSHOT
+        job over it never ends: the devices that fail are failed runs."""
+        return {"offline_rate": 0.0, "failure_rate": share}
 
     def start(self, **options: Any) -> Any:
         from airflow_iot_jobs.emulator.aws.server import AwsIoTEmulator
