@@ -319,9 +319,11 @@ class CompletionThresholds:
         """Judge a snapshot: the verdict and a sentence saying why."""
         targeted = progress.targeted
         if self.failure is not None and targeted and progress.failed > self.failure.devices(targeted):
+            # (an abort ends the devices left as failed too: say the service aborted the job, and why)
+            aborted = f"; {progress.failure_reason or 'the service aborted it'}" if progress.aborted else ""
             return Verdict.FAILURE, (
                 f"{progress.failed:,} of {targeted:,} devices failed, above failure_threshold "
-                f"{self.failure.label}"
+                f"{self.failure.label}{aborted}"
             )
         if progress.terminal and progress.aborted:
             return Verdict.FAILURE, (

@@ -614,3 +614,31 @@ def test_from_event_ignores_unknown_keys_and_defaults_missing_ones() -> None:
 
 def test_share_thresholds_are_exact_for_huge_fleets() -> None:
     assert CompletionThresholds.parse("83.93%").required_successes(20_000_000) == 16_786_000
+
+
+ABORTED = JobProgress(
+    job_id="fw",
+    status="CANCELED",
+    phase=JobPhase.CANCELLED,
+    targeted=200,
+    succeeded=8,
+    failed=192,  # the devices the abort cancelled count as failed
+    failure_reason="the job's abort config cancelled it (ABORTED_BY_ABORT_CONFIG)",
+    aborted=True,
+)
+
+
+def test_a_failure_threshold_crossed_by_an_abort_says_the_service_aborted_the_job() -> None:
+    verdict, reason = CompletionThresholds.parse("100%", "30%").evaluate(ABORTED)
+    assert verdict is Verdict.FAILURE
+    assert "above failure_threshold 30 %" in reason and "abort config cancelled it" in reason
+
+
+def test_an_aborted_job_fails_whatever_the_counts_and_says_why() -> None:
+    verdict, reason = CompletionThresholds.parse("1%").evaluate(ABORTED)
+    assert verdict is Verdict.FAILURE and "abort config cancelled it" in reason
+    not_aborted = JobProgress(
+        **{**ABORTED.__dict__, "aborted": False, "failure_reason": "cancelled by a user"}
+    )
+    verdict, reason = CompletionThresholds.parse("100%", "30%").evaluate(not_aborted)
+    assert verdict is Verdict.FAILURE and "abort" not in reason

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 try:
+    import botocore.config
     import botocore.exceptions
     from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
     from airflow.providers.amazon.aws.utils.connection_wrapper import AwsConnectionWrapper
@@ -37,6 +38,7 @@ from airflow_iot_jobs.hooks.aws_iot_wire import (
     thing_name_from_arn,
 )
 from airflow_iot_jobs.hooks.base import JobsHook
+from airflow_iot_jobs.hooks.http_base import parse_retry_after
 from airflow_iot_jobs.jobs import DeviceFailure, ErrorKind, JobPhase, JobProgress, JobServiceError
 from airflow_iot_jobs.retries import async_retrying, retrying
 from airflow_iot_jobs.validation.aws_iot import JOB_ID_PATTERN, JOB_ID_RULE, MAX_JOB_ID_LENGTH
@@ -60,9 +62,11 @@ def aws_errors(operation: str) -> Iterator[None]:
         yield
     except botocore.exceptions.ClientError as err:
         error = err.response.get("Error") or {}
-        status = int((err.response.get("ResponseMetadata") or {}).get("HTTPStatusCode") or 0)
+        metadata = err.response.get("ResponseMetadata") or {}
+        status = int(metadata.get("HTTPStatusCode") or 0)
+        retry_after = parse_retry_after((metadata.get("HTTPHeaders") or {}).get("retry-after"))
         raise error_from_aws(
-            str(error.get("Code") or ""), str(error.get("Message") or ""), status, operation
+            str(error.get("Code") or ""), str(error.get("Message") or ""), status, operation, retry_after
         ) from None
     except _NO_ANSWER as err:
         raise JobServiceError(
@@ -148,6 +152,16 @@ class AwsIoTJobsHook(JobsHook, AwsBaseHook):
             client_type="iot",
         )
         self._lock: asyncio.Lock | None = None
+
+    def _get_config(self, config: Any = None) -> Any:
+        """botocore's own retries are off unless the user configures them (``botocore_config`` or the
+        connection's ``config_kwargs``): this hook retries repeatable calls itself, logging why and honouring
+        Retry-After; botocore's default mode would retry ``ThrottlingException`` and ``LimitExceededException`` (the
+        active-jobs limit, which the operator waits out up to its own deadline) out of sight, without a log."""
+        merged = super()._get_config(config)
+        if merged.retries is None:
+            merged = merged.merge(botocore.config.Config(retries={"total_max_attempts": 1}))
+        return merged
 
     # ---------------------------------------------------------------- calls
 
@@ -319,9 +333,11 @@ class AwsIoTJobsHook(JobsHook, AwsBaseHook):
     # ---------------------------------------------------------------- jobs
 
     def create_job(self, **params: Any) -> dict[str, Any]:
-        """``CreateJob`` with the model's camelCase parameters (``jobId``, ``targets``, …). Sent once: the
-        operator decides what a retry means (the id is ours, so AWS refuses a second job)."""
-        return self.call("create_job", repeatable=False, **params)
+        """``CreateJob`` with the model's camelCase parameters (``jobId``, ``targets``, …). Retried on transient
+        faults like every PUT with a fixed id: the id is ours, so a second attempt of a create that reached AWS
+        is refused (``ResourceAlreadyExistsException``) and the operator re-attaches; it never makes a second
+        job."""
+        return self.call("create_job", **params)
 
     def describe_job(self, job_id: str) -> dict[str, Any]:
         return self.call("describe_job", jobId=job_id)

@@ -57,13 +57,17 @@ ERROR_KINDS: Mapping[str, ErrorKind] = {
 JOB_TYPE = "AWS IoT"
 
 
-def error_from_aws(code: str, message: str, status: int = 0, operation: str = "") -> JobServiceError:
+def error_from_aws(
+    code: str, message: str, status: int = 0, operation: str = "", retry_after: float | None = None
+) -> JobServiceError:
     """One error per AWS answer, classified once: by AWS's code, else by HTTP status (5xx transient)."""
     kind = ERROR_KINDS.get(code)
     if kind is None:
         kind = ErrorKind.TRANSIENT if status >= 500 else ErrorKind.PERMANENT
     where = f" ({operation})" if operation else ""
-    return service_error(status, code or f"HTTP{status}", f"{message or 'no message'}{where}", kind)
+    return service_error(
+        status, code or f"HTTP{status}", f"{message or 'no message'}{where}", kind, retry_after
+    )
 
 
 def count(details: Mapping[str, Any], status: str) -> int:

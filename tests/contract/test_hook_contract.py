@@ -24,11 +24,11 @@ def wait_terminal(hook, job_id: str) -> JobProgress:
 
 
 @pytest.fixture
-def fleet(make_emulator):
-    """250 devices, a tenth of them offline (they fail every job), a fast clock. A typical job targets
-    ``harness.matching(fleet)`` of them (all of them on IoT Hub; the provisioned devices of one template on IoT
-    Central)."""
-    return make_emulator(devices=250, speed=50.0, offline_rate=0.1, failure_rate=0.0, max_active_jobs=50)
+def fleet(harness: BackendHarness, make_emulator):
+    """250 devices, about a tenth of which fail (``harness.failing_fleet``: offline devices on IoT Hub and IoT
+    Central, failed runs on AWS IoT), a fast clock. A typical job targets ``harness.matching(fleet)`` of
+    them (all of them on IoT Hub and AWS IoT; the provisioned devices of one template on IoT Central)."""
+    return make_emulator(devices=250, speed=50.0, max_active_jobs=50, **harness.failing_fleet(0.1))
 
 
 def test_the_hook_is_built_from_hook_params(harness: BackendHarness, fleet):
@@ -49,10 +49,10 @@ def test_progress_counts_every_targeted_device_until_the_job_ends(harness: Backe
     assert first.succeeded + first.failed + first.running + first.pending <= targeted
 
     final = wait_terminal(hook, "contract-progress")
-    offline = final.failed
+    failing = final.failed
     assert final.phase is JobPhase.COMPLETED or final.phase.terminal
     assert (final.targeted, final.succeeded + final.failed) == (targeted, targeted)
-    assert 0 < offline < targeted, "a tenth of the fleet is offline: some devices must fail"
+    assert 0 < failing < targeted, "about a tenth of the fleet fails: some devices must fail"
     assert final.running == final.pending == 0
     assert final.to_dict()["job_id"] == "contract-progress"
 

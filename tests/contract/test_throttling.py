@@ -51,8 +51,7 @@ def reboot(harness: BackendHarness, **overrides: Any) -> Callable[[], Any]:
 
 def creates(harness: BackendHarness, emulator) -> list[int]:
     """The statuses of the create calls, in order."""
-    method, prefix = harness.routes["create"]
-    return [s for m, p, s in harness.request_log(emulator) if m == method and p.startswith(prefix)]
+    return [s for m, p, s in harness.request_log(emulator) if harness.is_route("create", m, p)]
 
 
 # ------------------------------------------------------------------------------------------------ 429 throttling
@@ -70,7 +69,8 @@ def test_429_burst_on_create_is_waited_out_honouring_retry_after(harness, make_e
 
     assert result.states == {"reboot": "success"}
     assert [f.kind for f in harness.faults(emulator).log] == ["429", "429", "429", "slow"]
-    assert creates(harness, emulator) == [429, 429, 429, 200]
+    throttled = harness.codes["throttled_status"]
+    assert creates(harness, emulator) == [throttled, throttled, throttled, 200]
     first, second, third, fourth = (f.at for f in harness.faults(emulator).log)
     assert second - first >= 0.95, "Retry-After: 1 was not honoured"
     assert fourth - third >= 0.95, "Retry-After: 1 was not honoured"
@@ -94,7 +94,7 @@ def test_persistent_429_fails_the_task_at_its_timeout_and_logs_why(harness, make
     assert elapsed >= 3, "gave up without waiting"
     assert elapsed < timeout + 40, "kept trying long after its timeout"
     puts = creates(harness, emulator)
-    assert len(puts) >= 4 and set(puts) == {429}
+    assert len(puts) >= 4 and set(puts) == {harness.codes["throttled_status"]}
     assert harness.remote_jobs(emulator) == []
     assert "retrying in" in text and harness.codes["throttled"] in text, "the log must say why it waits"
     assert harness.codes["throttled_message"] in text
@@ -111,7 +111,10 @@ def test_max_active_jobs_makes_the_launch_wait_until_a_slot_frees(harness, make_
         harness.cancel_remote(emulator, "blocker")
 
     with (
-        when(lambda: harness.requests(emulator, "create", 429, suffix="reboot-") >= 2, free_the_slot),
+        when(
+            lambda: harness.requests(emulator, "create", harness.codes["busy_status"], suffix="reboot-") >= 2,
+            free_the_slot,
+        ),
         when(
             lambda: harness.requests(emulator, "create", 200, suffix="reboot-") >= 1,
             lambda: harness.release(emulator),
@@ -138,7 +141,7 @@ def test_max_active_jobs_until_the_timeout_fails_with_the_service_code(harness, 
     assert result.states == {"reboot": "failed"}
     assert elapsed >= 2, "gave up without waiting"  # it stops when the next backoff would pass the deadline
     assert harness.remote_jobs(emulator) == ["blocker"]
-    assert harness.requests(emulator, "create", 429, suffix="reboot-") >= 2
+    assert harness.requests(emulator, "create", harness.codes["busy_status"], suffix="reboot-") >= 2
     assert harness.codes["busy"] in text
     assert harness.codes["busy_message"] in text
 

@@ -50,14 +50,22 @@ class BackendHarness(ABC):
       route -> a regular expression the whole path must match too, where a prefix alone would also count other
       requests (IoT Central's cancel is ``POST /api/jobs/{id}/stop``, its resume ``POST /api/jobs/{id}/resume``);
     * ``codes`` — the service's words the suites look for in logs and errors: ``"already_exists_status"`` (int),
-      ``"not_found"``, ``"unauthorized"``, ``"throttled"``, ``"busy"``, ``"busy_message"``;
+      ``"not_found"``, ``"unauthorized"``, ``"throttled"``, ``"busy"``, ``"busy_message"``; and the HTTP statuses
+      the emulator answers with: ``"unauthorized_status"``, ``"throttled_status"``, ``"busy_status"`` (401 / 429 /
+      429 on Azure; AWS IoT: 403, 400 ``ThrottlingException``, 410 ``LimitExceededException``);
     * ``canaries`` — name -> secret the secrets suite hunts for (keys, SAS tokens);
       ``logged_secrets`` — the labels :meth:`log_connection_secrets` logs (each must show as ``***``);
     * ``fuzz`` — :class:`FuzzInputs`: the builders and invalid-input strategies the fuzz suite uses for this
       backend's own parameters;
     * ``cancelled_phase`` — the phase a cancel leaves a job in, as :meth:`remote_status` and the hook's
       :class:`~airflow_iot_jobs.jobs.JobPhase` spell it ("cancelled"; IoT Central's cancel is a stop: "paused");
-    * ``supports_start_time`` — job operators take ``start_time`` (a job that starts later).
+    * ``supports_start_time`` — job operators take ``start_time`` (a job that starts later);
+    * ``abort_overrides`` — job operator keywords under which the service itself aborts (cancels) a job once a
+      fifth of its devices failed (AWS IoT: ``abort_config``), or ``None``: the backend has no abort criteria the
+      hook reports as :attr:`~airflow_iot_jobs.jobs.JobProgress.aborted`.
+
+    Methods with a default a harness may override: :meth:`failing_fleet` (emulator options for a fleet where some
+    devices fail).
     """
 
     name: ClassVar[str]
@@ -71,6 +79,7 @@ class BackendHarness(ABC):
     masked_uri_tasks: ClassVar[tuple[str, ...]] = ()  # secrets-suite tasks that log "reading <a signed URI>"
     cancelled_phase: ClassVar[str] = "cancelled"
     supports_start_time: ClassVar[bool] = True
+    abort_overrides: ClassVar[dict[str, Any] | None] = None
 
     # ------------------------------------------------------------------------------------------ the backend
 
@@ -105,6 +114,12 @@ class BackendHarness(ABC):
     def connection(self, emulator: Any, *, key: str | None = None, **extra: Any) -> dict[str, Any]:
         """The Airflow connection a user would write for ``emulator`` (``key``: another key than its own)."""
 
+    def failing_fleet(self, share: float) -> dict[str, float]:
+        """Emulator options under which about ``share`` of the devices fail a job, and every job still ends:
+        offline devices (IoT Hub and IoT Central time them out or fail them). AWS IoT leaves an offline thing's
+        execution QUEUED, so its job would never end: its harness fails runs instead."""
+        return {"offline_rate": share, "failure_rate": 0.0}
+
     def connection_json(self, emulator: Any, **kwargs: Any) -> str:
         return json.dumps(self.connection(emulator, **kwargs))
 
@@ -133,17 +148,22 @@ class BackendHarness(ABC):
     def faults(self, emulator: Any) -> FaultInjector:
         return emulator.faults
 
+    def is_route(self, route: str, method: str, path: str, suffix: str = "") -> bool:
+        """Whether a request (``method``, ``path``) of the log is one of ``route`` (a key of ``routes``)."""
+        route_method, prefix = self.routes[route]
+        whole = self.route_paths.get(route)
+        return (
+            method == route_method
+            and path.startswith(prefix + suffix)
+            and (whole is None or re.fullmatch(whole, path) is not None)
+        )
+
     def requests(self, emulator: Any, route: str, status: int | None = None, suffix: str = "") -> int:
         """How many requests of ``route`` (a key of ``routes``) the emulator answered (with ``status``)."""
-        method, prefix = self.routes[route]
-        whole = self.route_paths.get(route)
         return sum(
             1
             for m, path, s in self.request_log(emulator)
-            if m == method
-            and path.startswith(prefix + suffix)
-            and (whole is None or re.fullmatch(whole, path))
-            and (status is None or s == status)
+            if self.is_route(route, m, path, suffix) and (status is None or s == status)
         )
 
     def fault_match(self, route: str) -> str:
@@ -264,10 +284,11 @@ def emulator_fixture(harness: BackendHarness, monkeypatch: Any) -> Iterator[Call
 
 
 def _harnesses() -> list[BackendHarness]:
+    from tests.harness.aws import AWS_HARNESS
     from tests.harness.iotcentral import IOTCENTRAL_HARNESS
     from tests.harness.iothub import IOTHUB_HARNESS
 
-    return [IOTHUB_HARNESS, IOTCENTRAL_HARNESS]
+    return [IOTHUB_HARNESS, IOTCENTRAL_HARNESS, AWS_HARNESS]
 
 
 HARNESSES: list[BackendHarness] = _harnesses()

@@ -210,9 +210,12 @@ class IoTCentralHarness(BackendHarness):
         "not_found": "404 NotFound",
         "not_found_message": "Job with id '{job_id}' was not found.",
         "unauthorized": "401 Unauthorized",
+        "unauthorized_status": 401,
         "throttled": "429 ThrottlingException",
+        "throttled_status": 429,
         "throttled_message": "HTTP 429 ThrottlingException: Injected fault: too many requests",
         "busy": "429 TooManyJobs",
+        "busy_status": 429,
         "busy_message": "You can't run more than 1 jobs at the same time in this application.",
     }
     canaries = {"iotcentral api token": API_TOKEN, "wrong iotcentral api token": WRONG_TOKEN}

@@ -196,9 +196,12 @@ class IoTHubHarness(BackendHarness):
         "not_found": "404 JobNotFound",
         "not_found_message": "IoT Hub has no job '{job_id}'",
         "unauthorized": "401 IotHubUnauthorizedAccess",
+        "unauthorized_status": 401,
         "throttled": "429 ThrottlingException",
+        "throttled_status": 429,
         "throttled_message": "HTTP 429 ThrottlingException: Injected fault: too many requests",
         "busy": "429 ThrottlingMaxActiveJobCountExceeded",
+        "busy_status": 429,
         "busy_message": "The maximum number of active jobs (1) has been reached",
     }
     canaries = {"iothub key": HUB_KEY, "wrong iothub key": WRONG_KEY, "storage key": STORAGE_KEY}
