@@ -179,8 +179,19 @@ def _aws() -> Backend:
     return Backend(cli.HELP, cli.parents, cli.start)
 
 
+def _iothub_manager() -> Backend:
+    from airflow_iot_jobs.emulator.iothub_manager import cli
+
+    return Backend(cli.HELP, cli.parents, cli.start)
+
+
 #: name -> how to load its :class:`Backend` (cheap: the backend's server is imported only by ``start``).
-BACKENDS: dict[str, Callable[[], Backend]] = {"iothub": _iothub, "iotcentral": _iotcentral, "aws": _aws}
+BACKENDS: dict[str, Callable[[], Backend]] = {
+    "iothub": _iothub,
+    "iotcentral": _iotcentral,
+    "aws": _aws,
+    "iothub-manager": _iothub_manager,
+}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -193,6 +193,11 @@ class IoTHubResponses:
             return Response.json(body)
         return self._paged(page.items, "JobResponse", scope, page.next_key)
 
+    def job_spec(self, job_id: str, body: Any) -> JobSpec:
+        """Validate a ``PUT /jobs/v2/{id}`` JobRequest (raises :class:`IoTHubError`); also the validation of
+        jobs posted to the IoTHub Manager facade, which calls the hub like the real service's job client."""
+        return self._job_spec(job_id, body)
+
     def _job_spec(self, job_id: str, body: Any) -> JobSpec:
         if not job_id or len(job_id) > MAX_JOB_ID_LENGTH:
             raise errors.argument_invalid(f"Job id must be 1 to {MAX_JOB_ID_LENGTH} characters long")
