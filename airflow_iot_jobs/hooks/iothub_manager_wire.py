@@ -77,12 +77,22 @@ def error_from_response(status: int, headers: Mapping[str, str], body: str) -> J
     code = code or {401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 503: "ServiceUnavailable"}.get(
         status, f"HTTP{status}"
     )
-    kind = EXCEPTION_KINDS.get(code)
+    kind = hub_error_kind(message) or EXCEPTION_KINDS.get(code)
     if kind is None and "already exists" in message.lower():
         kind = ErrorKind.ALREADY_EXISTS
     if kind is None:
         kind = ErrorKind.PERMANENT if status in (401, 403) else ErrorKind.from_status(status)
     return service_error(status, code, message, kind, parse_retry_after(headers.get("Retry-After")))
+
+
+def hub_error_kind(message: str) -> ErrorKind | None:
+    """The IoT Hub's own error code, when the service passes the hub's message on (``ErrorCode:<code>;…``): read
+    with the IoT Hub backend's one mapping (``ThrottlingMaxActiveJobCountExceeded`` is "busy", not a fault)."""
+    if not message.startswith("ErrorCode:"):
+        return None
+    from airflow_iot_jobs.hooks.iothub_wire import ERROR_KINDS
+
+    return ERROR_KINDS.get(message.removeprefix("ErrorCode:").partition(";")[0])
 
 
 def job_not_found(job_id: str) -> JobServiceError:
