@@ -53,13 +53,6 @@ DEFAULT_RESPONSE_TIMEOUT = "00:00:30"
 _INTEGER = re.compile(r"\s*[+-]?\d+\s*")
 
 
-class Unbound:
-    """A query value ASP.NET could not bind (the action sees null, ModelState is ignored by the service)."""
-
-
-UNBOUND = Unbound()
-
-
 def bind_enum(raw: str | None, names: Mapping[str, int]) -> int | None:
     """ASP.NET Core 2.x binding of ``Enum?`` from a query string (``EnumConverter``: ``Enum.Parse`` ignoring
     case): a name in any case, a number (defined or not: compatibility 2.0 binds undefined numbers), or names
