@@ -32,6 +32,9 @@ class Backend:
         (AWS: ``region_name``, ``verify``, ``botocore_config``).
     :param supports_cancel: the service can cancel a job (the IoTHub Manager API cannot).
     :param supports_count: the service can count the devices a target selects before a launch.
+    :param cancel_through: for a backend that cannot cancel (or count): the hook keyword naming a second
+        connection that can (IoTHub Manager: ``iothub_conn_id``, the hub behind the service); a task that sets it
+        may ask for cancels.
     :param registers_connection: the provider registers a connection form for ``conn_type``; ``False`` when the
         connection type belongs to another provider (AWS: the Amazon provider's ``aws``), whose form is reused.
     """
@@ -50,6 +53,7 @@ class Backend:
     supports_cancel: bool = True
     supports_count: bool = True
     registers_connection: bool = True
+    cancel_through: str | None = None
 
     def hook_class(self) -> type[JobsHook]:
         return import_path(self.hook)
@@ -57,13 +61,20 @@ class Backend:
     def trigger_class(self) -> type[JobThresholdTrigger]:
         return import_path(self.trigger)
 
-    def check_cancel_flags(self, **flags: bool | None) -> None:
-        """Refuse, at DAG parse, a cancel this backend cannot perform."""
-        if self.supports_cancel:
+    def check_cancel_flags(self, *, cancel_conn_id: str | None = None, **flags: bool | None) -> None:
+        """Refuse, at DAG parse, a cancel this backend cannot perform (``cancel_conn_id``: the task's value of
+        ``cancel_through``, which makes the cancel possible)."""
+        if self.supports_cancel or cancel_conn_id:
             return
         for name, value in flags.items():
             if value:
-                raise ValueError(f"{name}: {self.name} has no way to cancel a job; leave {name} unset")
+                hint = ""
+                if self.cancel_through:
+                    hint = f", or set {self.cancel_through} to cancel through that connection"
+                raise ValueError(
+                    f"{name}: {self.name} has no way to cancel a job (its API has no cancel route); "
+                    f"leave {name} unset{hint}"
+                )
 
     @property
     def hook_param_names(self) -> tuple[str, ...]:
@@ -124,6 +135,28 @@ AWS_IOT = Backend(
     extra_links=("airflow_iot_jobs.links.AwsIoTJobLink",),
     hook_params={"region_name": None, "verify": None, "botocore_config": None},
     registers_connection=False,
+)
+
+IOTHUB_MANAGER = Backend(
+    name="Azure IoTHub Manager (Remote Monitoring)",
+    conn_type="iothub_manager",
+    conn_param="iothub_manager_conn_id",
+    default_conn_id="iothub_manager_default",
+    hook="airflow_iot_jobs.hooks.iothub_manager.IoTHubManagerHook",
+    trigger="airflow_iot_jobs.triggers.iothub_manager.IoTHubManagerJobTrigger",
+    modules={
+        "hooks": ("airflow_iot_jobs.hooks.iothub_manager",),
+        "operators": ("airflow_iot_jobs.operators.iothub_manager",),
+        "sensors": ("airflow_iot_jobs.sensors.iothub_manager",),
+        "triggers": ("airflow_iot_jobs.triggers.iothub_manager",),
+    },
+    doc_url="https://github.com/Azure/remote-monitoring-services-dotnet/tree/master/iothub-manager",
+    tags=("azure",),
+    # the service has no cancel route and no device count; the IoT Hub behind it, named by iothub_conn_id, has both
+    hook_params={"iothub_conn_id": None},
+    supports_cancel=False,
+    supports_count=False,
+    cancel_through="iothub_conn_id",
 )
 
 #: the backends the provider registers with Airflow (a backend joins when it is complete)

@@ -59,6 +59,20 @@ IOTCENTRAL_CONN_FIELDS = {
     **entra_fields("API token"),
 }
 
+IOTHUB_MANAGER_CONN_FIELDS = {
+    "headers": {
+        "label": "Extra headers (JSON)",
+        "description": 'Sent with every request, e.g. {"Ocp-Apim-Subscription-Key": "…"}; values of headers named '
+        "like a key, token or secret are masked in logs.",
+        "schema": {"type": ["string", "null"]},
+    },
+    "x_source": {
+        "label": "X-Source header value",
+        "description": "Sent with the bearer token, as the solution's reverse proxy does (default: external).",
+        "schema": _TEXT,
+    },
+}
+
 #: each backend's connection form, by connection type
 CONNECTION_FORMS: dict[str, dict] = {
     "azure_iot_hub": {
@@ -82,6 +96,17 @@ CONNECTION_FORMS: dict[str, dict] = {
             },
         },
         "conn-fields": IOTCENTRAL_CONN_FIELDS,
+    },
+    "iothub_manager": {
+        "ui-field-behaviour": {
+            "hidden-fields": ["schema", "port", "login", "extra"],
+            "relabeling": {"host": "Service base URL", "password": "Bearer token (JWT, optional)"},
+            "placeholders": {
+                "host": "http://remote-monitoring:9002 or https://<solution>.azurewebsites.net/iothubmanager",
+                "password": "eyJ… (empty: no auth, as inside the solution's network)",
+            },
+        },
+        "conn-fields": IOTHUB_MANAGER_CONN_FIELDS,
     },
 }
 

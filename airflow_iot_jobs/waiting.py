@@ -85,6 +85,14 @@ class BackendTask:
             self._hook = self.backend.hook_class()(**self.hook_params)
         return self._hook
 
+    def check_cancel_flags(self, **flags: bool | None) -> None:
+        """Refuse, at DAG parse, a cancel the backend cannot perform. A backend whose ``cancel_through`` names a
+        hook keyword cancels through that connection when the task sets it (before ``super().__init__``)."""
+        through = self.backend.cancel_through
+        self.backend.check_cancel_flags(
+            cancel_conn_id=getattr(self, through, None) if through else None, **flags
+        )
+
 
 class JobWaiting(BackendTask):
     """Mixed into BaseOperator / BaseSensorOperator subclasses that wait on one remote job."""

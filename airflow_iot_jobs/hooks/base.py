@@ -75,6 +75,12 @@ class JobsHook(BaseHook):
     def supports_cancel(self) -> bool:
         return self.backend.supports_cancel
 
+    @property
+    def supports_count(self) -> bool:
+        """``count_devices`` works for this hook (a backend that cannot count may count through a second
+        connection, ``backend.cancel_through``)."""
+        return self.backend.supports_count
+
     def progress(self, job_id: str) -> JobProgress:
         raise NotImplementedError
 

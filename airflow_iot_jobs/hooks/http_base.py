@@ -25,7 +25,7 @@ import json
 import ssl
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from airflow_iot_jobs.hooks.base import JobsHook
 from airflow_iot_jobs.jobs import ErrorKind, JobProgress, JobServiceError
@@ -273,3 +273,46 @@ class HttpJobsHook(JobsHook, abstract=True):
         if self._client is not None:
             self._client.close()
             self._client = None
+
+
+class ConnectionHttpJobsHook(HttpJobsHook, abstract=True):
+    """An HTTP hook whose settings come from one Airflow connection: ``settings_class.from_connection(conn,
+    extra)`` builds them (with ``endpoint`` and ``secrets``), sync or async without a blocking call; the secrets are
+    registered with the masker."""
+
+    settings_class: ClassVar[Any]
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._settings: Any = None
+
+    @property
+    def conn_id(self) -> str:
+        return getattr(self, self.backend.conn_param)
+
+    @property
+    def settings(self) -> Any:
+        if self._settings is None:
+            conn = self.get_connection(self.conn_id)
+            self._settings = self.settings_class.from_connection(conn, conn.extra_dejson)
+            from airflow.sdk.log import mask_secret
+
+            for secret in self._settings.secrets:
+                mask_secret(secret)
+        return self._settings
+
+    async def asettings(self) -> Any:
+        if self._settings is None:
+            from airflow.sdk import BaseHook
+
+            conn = await BaseHook.aget_connection(self.conn_id)
+            # json.loads, not conn.extra_dejson: the property masks secrets through a sync supervisor call.
+            extra = json.loads(conn.extra) if conn.extra else {}
+            self._settings = self.settings_class.from_connection(conn, extra)
+        return self._settings
+
+    def endpoint(self) -> str:
+        return self.settings.endpoint
+
+    async def aendpoint(self) -> str:
+        return (await self.asettings()).endpoint

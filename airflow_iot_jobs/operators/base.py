@@ -120,7 +120,7 @@ class BaseJobOperator(JobWaiting, BaseOperator):
         check_max_devices(max_devices)
         check_flag(dry_run, "dry_run")
         check_thresholds_at_parse(success_threshold, failure_threshold)
-        self.backend.check_cancel_flags(cancel_on_failure=cancel_on_failure, cancel_on_kill=cancel_on_kill)
+        self.check_cancel_flags(cancel_on_failure=cancel_on_failure, cancel_on_kill=cancel_on_kill)
         validate_interval(poll_interval, "poll_interval")
         validate_interval(max_poll_interval, "max_poll_interval")
         if job_id is not None and self.launch_strategy == "server_id":
@@ -239,7 +239,7 @@ class BaseJobOperator(JobWaiting, BaseOperator):
     def count_targets(self, request: dict[str, Any]) -> int | None:
         """The devices the job would touch, when the backend can count them (logged with the limit)."""
         target = self.target(request)
-        if target is None or not self.backend.supports_count:
+        if target is None or not self.hook.supports_count:
             return None
         at_most = self.count_bound()
         return self.log_count(self.hook.count_devices(target, at_most=at_most), request, at_most)

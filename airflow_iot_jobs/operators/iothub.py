@@ -9,18 +9,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow_iot_jobs.backends import IOTHUB
 from airflow_iot_jobs.links import IoTHubJobLink
 from airflow_iot_jobs.operators.base import BaseJobOperator, JobCancelOperator
-from airflow_iot_jobs.validation.common import (
-    parse_duration_seconds,
-    parse_start_time,
-    validate_timeout_seconds,
-)
 from airflow_iot_jobs.validation.iothub import (
-    MAX_DESIRED_BYTES,
-    MAX_TAGS_BYTES,
-    device_ids_condition,
-    validate_method_name,
-    validate_method_payload,
-    validate_twin_section,
+    check_target_choice,
+    check_twin_choice,
+    device_method_request,
+    scheduled_job_request,
+    twin_update_request,
 )
 
 if TYPE_CHECKING:
@@ -28,9 +22,6 @@ if TYPE_CHECKING:
         IoTHubExportDevicesOperator,
         IoTHubImportDevicesOperator,
     )
-
-# The service's own ceiling for a job's run time is not documented; the CLI defaults to 3600 s.
-MAX_EXECUTION_TIME_LIMIT = 7 * 24 * 3600
 
 
 class IoTHubBaseJobOperator(BaseJobOperator):
@@ -67,8 +58,7 @@ class IoTHubBaseJobOperator(BaseJobOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if (query_condition is None) == (device_ids is None):
-            raise ValueError("query_condition / device_ids: give exactly one of them to select the devices")
+        check_target_choice(query_condition, device_ids)
         self.query_condition = query_condition
         self.device_ids = device_ids
         self.iothub_conn_id = iothub_conn_id
@@ -76,23 +66,9 @@ class IoTHubBaseJobOperator(BaseJobOperator):
         self.max_execution_time = max_execution_time
 
     def common_request(self) -> dict[str, Any]:
-        from airflow_iot_jobs.query.iothub import validate_query_condition
-
-        if self.device_ids is not None:
-            condition = device_ids_condition(self.device_ids)
-        else:
-            validate_query_condition(self.query_condition, "query_condition")
-            condition = str(self.query_condition).strip()
-        seconds = parse_duration_seconds(self.max_execution_time, "max_execution_time")
-        if seconds > MAX_EXECUTION_TIME_LIMIT:
-            raise ValueError(
-                f"max_execution_time: must be at most {MAX_EXECUTION_TIME_LIMIT} seconds (7 days)"
-            )
-        return {
-            "query_condition": condition,
-            "start_time": parse_start_time(self.start_time, "start_time"),
-            "max_execution_time": int(seconds),
-        }
+        return scheduled_job_request(
+            self.query_condition, self.device_ids, self.start_time, self.max_execution_time
+        )
 
     def target(self, request: dict[str, Any]) -> str:
         return request["query_condition"]
@@ -138,10 +114,9 @@ class IoTHubDeviceMethodJobOperator(IoTHubBaseJobOperator):
     def build_request(self) -> dict[str, Any]:
         return {
             **self.common_request(),
-            "method_name": validate_method_name(self.method_name),
-            "payload": validate_method_payload(self.payload),
-            "response_timeout": validate_timeout_seconds(self.response_timeout, "response_timeout", 5, 300),
-            "connect_timeout": validate_timeout_seconds(self.connect_timeout, "connect_timeout", 0, 300),
+            **device_method_request(
+                self.method_name, self.payload, self.response_timeout, self.connect_timeout
+            ),
         }
 
     def create_job(self, job_id: str | None, request: dict[str, Any]) -> str:
@@ -176,24 +151,16 @@ class IoTHubTwinUpdateJobOperator(IoTHubBaseJobOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if tags is None and desired_properties is None:
-            raise ValueError("tags / desired_properties: give at least one of them to update")
+        check_twin_choice(tags, desired_properties)
         self.tags = tags
         self.desired_properties = desired_properties
         self.etag = etag
 
     def build_request(self) -> dict[str, Any]:
-        tags = None if self.tags is None else validate_twin_section(self.tags, "tags", MAX_TAGS_BYTES)
-        desired = (
-            None
-            if self.desired_properties is None
-            else validate_twin_section(self.desired_properties, "desired_properties", MAX_DESIRED_BYTES)
-        )
-        if not tags and not desired:
-            raise ValueError("tags / desired_properties: the patch is empty; give at least one key to update")
-        if not isinstance(self.etag, str) or not self.etag:
-            raise ValueError(f"etag: must be a non-empty string ('*' matches any twin), got {self.etag!r}")
-        return {**self.common_request(), "tags": tags, "desired_properties": desired, "etag": self.etag}
+        return {
+            **self.common_request(),
+            **twin_update_request(self.tags, self.desired_properties, self.etag),
+        }
 
     def create_job(self, job_id: str | None, request: dict[str, Any]) -> str:
         assert job_id is not None

@@ -54,7 +54,7 @@ class JobThresholdSensor(JobWaiting, BaseSensorOperator):
             validate_interval(max_poll_interval, "max_poll_interval")
         super().__init__(**kwargs)
         check_thresholds_at_parse(success_threshold, failure_threshold)
-        self.backend.check_cancel_flags(cancel_on_failure=cancel_on_failure, cancel_on_kill=cancel_on_kill)
+        self.check_cancel_flags(cancel_on_failure=cancel_on_failure, cancel_on_kill=cancel_on_kill)
         self.job_id = job_id
         self.success_threshold = success_threshold
         self.failure_threshold = failure_threshold

@@ -11,7 +11,13 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from airflow_iot_jobs.validation.common import coerce_json_object, json_size
+from airflow_iot_jobs.validation.common import (
+    coerce_json_object,
+    json_size,
+    parse_duration_seconds,
+    parse_start_time,
+    validate_timeout_seconds,
+)
 
 MAX_METHOD_PAYLOAD_BYTES = 128 * 1024
 MAX_METHOD_NAME_LENGTH = 100
@@ -22,6 +28,8 @@ MAX_TAGS_BYTES = 8 * 1024
 MAX_DESIRED_BYTES = 32 * 1024
 MAX_JOB_ID_LENGTH = 128
 MAX_DEVICE_ID_LENGTH = 128
+# The service's own ceiling for a job's run time is not documented; the CLI defaults to 3600 s.
+MAX_EXECUTION_TIME_LIMIT = 7 * 24 * 3600
 JOB_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-._]*")
 JOB_ID_RULE = "letters, digits, '-', '.' and '_', starting with a letter or digit"
 #: every importMode the import job accepts (case-insensitive on the wire)
@@ -140,3 +148,67 @@ def device_ids_condition(device_ids: object, field: str = "device_ids") -> str:
             f"{MAX_QUERY_LENGTH:,}; target them by a tag instead (e.g. a twin job that tags them first)"
         )
     return condition
+
+
+# ------------------------------------------------------------------ a scheduled job's parameters, checked once
+# (the IoT Hub operators and the IoTHub Manager operators, which schedule the same jobs on the same hub)
+
+
+def check_target_choice(query_condition: object, device_ids: object) -> None:
+    """At DAG parse: exactly one way of selecting the devices."""
+    if (query_condition is None) == (device_ids is None):
+        raise ValueError("query_condition / device_ids: give exactly one of them to select the devices")
+
+
+def check_twin_choice(tags: object, desired_properties: object) -> None:
+    """At DAG parse: a twin job updates something."""
+    if tags is None and desired_properties is None:
+        raise ValueError("tags / desired_properties: give at least one of them to update")
+
+
+def scheduled_job_request(
+    query_condition: object, device_ids: object, start_time: object, max_execution_time: object
+) -> dict[str, Any]:
+    """The rendered target, start time (UTC, or ``None``: now) and time limit (seconds) of a scheduled job."""
+    from airflow_iot_jobs.query.iothub import validate_query_condition
+
+    if device_ids is not None:
+        condition = device_ids_condition(device_ids)
+    else:
+        validate_query_condition(query_condition, "query_condition")
+        condition = str(query_condition).strip()
+    seconds = parse_duration_seconds(max_execution_time, "max_execution_time")
+    if seconds > MAX_EXECUTION_TIME_LIMIT:
+        raise ValueError(f"max_execution_time: must be at most {MAX_EXECUTION_TIME_LIMIT} seconds (7 days)")
+    return {
+        "query_condition": condition,
+        "start_time": parse_start_time(start_time, "start_time"),
+        "max_execution_time": int(seconds),
+    }
+
+
+def device_method_request(
+    method_name: object, payload: object, response_timeout: object, connect_timeout: object
+) -> dict[str, Any]:
+    """A direct method job's rendered method, payload and timeouts (seconds)."""
+    return {
+        "method_name": validate_method_name(method_name),
+        "payload": validate_method_payload(payload),
+        "response_timeout": validate_timeout_seconds(response_timeout, "response_timeout", 5, 300),
+        "connect_timeout": validate_timeout_seconds(connect_timeout, "connect_timeout", 0, 300),
+    }
+
+
+def twin_update_request(tags: object, desired_properties: object, etag: object) -> dict[str, Any]:
+    """A twin update job's rendered tags, desired properties and etag."""
+    checked_tags = None if tags is None else validate_twin_section(tags, "tags", MAX_TAGS_BYTES)
+    desired = (
+        None
+        if desired_properties is None
+        else validate_twin_section(desired_properties, "desired_properties", MAX_DESIRED_BYTES)
+    )
+    if not checked_tags and not desired:
+        raise ValueError("tags / desired_properties: the patch is empty; give at least one key to update")
+    if not isinstance(etag, str) or not etag:
+        raise ValueError(f"etag: must be a non-empty string ('*' matches any twin), got {etag!r}")
+    return {"tags": checked_tags, "desired_properties": desired, "etag": etag}

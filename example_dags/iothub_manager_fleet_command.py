@@ -1,0 +1,79 @@
+"""An ad-hoc fleet command through the Remote Monitoring IoTHub Manager service: trigger it from the Airflow UI
+and fill in the form.
+
+No schedule. The params form asks for the devices (an IoT Hub query condition), the direct method and its
+payload, and the thresholds; the job is scheduled with ``POST /v1/jobs`` and waited for in the triggerer. The
+service cannot cancel a job, so a job that crosses the failure threshold fails the task and keeps running
+(name ``iothub_conn_id`` — the hub behind the service — and set ``cancel_on_failure=True`` to cancel it there).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+from airflow.sdk import DAG, Param
+
+from airflow_iot_jobs.operators.iothub_manager import IoTHubManagerMethodJobOperator
+
+POLL_SECONDS = float(os.getenv("IOT_JOBS_EXAMPLE_POLL_SECONDS", "30"))
+
+with DAG(
+    dag_id="iothub_manager_fleet_command",
+    description="Run one direct method on the devices you choose, through the IoTHub Manager service",
+    schedule=None,
+    catchup=False,
+    render_template_as_native_obj=True,  # payload stays a JSON object, thresholds keep their types
+    params={
+        "query_condition": Param(
+            "tags.ring = 'canary'",
+            type="string",
+            minLength=1,
+            title="Devices",
+            description="IoT Hub query condition (the WHERE clause), e.g. tags.site = 'ams'; '*' for all devices",
+        ),
+        "method_name": Param(
+            "ping",
+            type="string",
+            title="Direct method",
+            examples=["reboot", "ping", "firmwareUpdate"],
+            description="Name of the direct method the devices implement",
+        ),
+        "payload": Param({}, type="object", title="Payload", description="JSON payload (at most 128 KB)"),
+        "success_threshold": Param(
+            "95%",
+            type="string",
+            pattern=r"^\d+(\.\d+)?%$|^\d+$",
+            title="Success threshold",
+            description="Share ('95%') or count ('900') of devices that must succeed",
+        ),
+        "failure_threshold": Param(
+            "5%",
+            type=["null", "string"],
+            title="Failure threshold",
+            description="Fail the task as soon as more than this share or count failed; empty for none",
+        ),
+        "response_timeout": Param(30, type="integer", minimum=5, maximum=300, title="Response timeout (s)"),
+        "max_execution_time": Param(
+            "PT1H", type="string", title="Job time limit", description="ISO 8601 duration, at most P7D"
+        ),
+    },
+    tags=["iot", "iothub-manager", "ad-hoc"],
+) as dag:
+    IoTHubManagerMethodJobOperator(
+        task_id="fleet_command",
+        query_condition="{{ params.query_condition }}",
+        method_name="{{ params.method_name }}",
+        payload="{{ params.payload }}",
+        response_timeout="{{ params.response_timeout }}",
+        max_execution_time="{{ params.max_execution_time }}",
+        success_threshold="{{ params.success_threshold }}",
+        failure_threshold="{{ params.failure_threshold or None }}",
+        deferrable=True,
+        poll_interval=POLL_SECONDS,
+        timeout=timedelta(hours=2),
+    )
+
+
+if __name__ == "__main__":
+    dag.test()
