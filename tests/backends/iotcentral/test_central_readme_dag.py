@@ -4,24 +4,13 @@ batch fails past the threshold."""
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 from airflow_iot_jobs.waiting import FAILURE_XCOM_KEY
 from tests.dag_runs import run_dag
-
-README = (Path(__file__).resolve().parents[3] / "README.md").read_text()
-MARKER = "<!-- central-readme-dag -->"
+from tests.readme_dags import readme_dag as readme_dag_after
 
 
 def readme_dag(dag_id: str):
-    """Execute the README's code block, as a user would paste it into a DAG file."""
-    block = re.search(r"```python\n(.*?)```", README[README.index(MARKER) :], flags=re.S)
-    assert block, "the README has a Python block after the marker"
-    source = block.group(1).replace('DAG("freezers_nightly"', f'DAG("{dag_id}"')
-    namespace: dict = {}
-    exec(compile(source, "README.md", "exec"), namespace)  # noqa: S102 - the README's own example
-    return namespace["dag"]
+    return readme_dag_after("central-readme-dag", {'DAG("freezers_nightly"': f'DAG("{dag_id}"'})
 
 
 def central_job(job_id: str) -> dict:
