@@ -100,7 +100,7 @@ def test_failure_verdict_is_returned_not_acted_on(harness, make_emulator):
 
 @pytest.mark.parametrize("cancel_on_kill", [True, False])
 def test_on_kill_cancels_only_when_asked(harness, make_emulator, cancel_on_kill):
-    if cancel_on_kill and not harness.backend.supports_cancel:
+    if cancel_on_kill and not harness.supports_cancel:
         pytest.skip(f"{harness.backend.name} cannot cancel a job")
     emulator = make_emulator(devices=300, speed=0.5, offline_rate=0.0)
     harness.launch(emulator, "killed", action="reboot")

@@ -62,7 +62,11 @@ class BackendHarness(ABC):
     * ``supports_start_time`` — job operators take ``start_time`` (a job that starts later);
     * ``abort_overrides`` — job operator keywords under which the service itself aborts (cancels) a job once a
       fifth of its devices failed (AWS IoT: ``abort_config``), or ``None``: the backend has no abort criteria the
-      hook reports as :attr:`~airflow_iot_jobs.jobs.JobProgress.aborted`.
+      hook reports as :attr:`~airflow_iot_jobs.jobs.JobProgress.aborted`;
+    * ``supports_cancel`` / ``supports_count`` — the harness's hook (built from :meth:`hook_params`) can cancel a
+      job / count the devices a target selects: the backend's own flags, or true where the harness's connections
+      name the second connection that can (``backend.cancel_through``: IoTHub Manager's ``iothub_conn_id``);
+      ``has_cancel_operator`` — the backend has a cancel operator (:meth:`cancel_operator`).
 
     Methods with a default a harness may override: :meth:`failing_fleet` (emulator options for a fleet where some
     devices fail).
@@ -80,12 +84,21 @@ class BackendHarness(ABC):
     cancelled_phase: ClassVar[str] = "cancelled"
     supports_start_time: ClassVar[bool] = True
     abort_overrides: ClassVar[dict[str, Any] | None] = None
+    has_cancel_operator: ClassVar[bool] = True
 
     # ------------------------------------------------------------------------------------------ the backend
 
     @property
     @abstractmethod
     def backend(self) -> Backend: ...
+
+    @property
+    def supports_cancel(self) -> bool:
+        return self.backend.supports_cancel
+
+    @property
+    def supports_count(self) -> bool:
+        return self.backend.supports_count
 
     @property
     def conn_id(self) -> str:
@@ -287,8 +300,9 @@ def _harnesses() -> list[BackendHarness]:
     from tests.harness.aws import AWS_HARNESS
     from tests.harness.iotcentral import IOTCENTRAL_HARNESS
     from tests.harness.iothub import IOTHUB_HARNESS
+    from tests.harness.iothub_manager import IOTHUB_MANAGER_HARNESS
 
-    return [IOTHUB_HARNESS, IOTCENTRAL_HARNESS, AWS_HARNESS]
+    return [IOTHUB_HARNESS, IOTCENTRAL_HARNESS, AWS_HARNESS, IOTHUB_MANAGER_HARNESS]
 
 
 HARNESSES: list[BackendHarness] = _harnesses()
