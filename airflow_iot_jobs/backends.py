@@ -160,4 +160,4 @@ IOTHUB_MANAGER = Backend(
 )
 
 #: the backends the provider registers with Airflow (a backend joins when it is complete)
-BACKENDS: tuple[Backend, ...] = (IOTHUB, IOTCENTRAL, AWS_IOT)
+BACKENDS: tuple[Backend, ...] = (IOTHUB, IOTCENTRAL, AWS_IOT, IOTHUB_MANAGER)

@@ -39,6 +39,7 @@ def test_providers_list_shows_the_package():
 FORM_FIELDS = {
     "azure_iot_hub": {"connection_string", "endpoint_url", "tenant_id", "client_id", "client_secret"},
     "azure_iot_central": {"base_domain", "endpoint_url", "tenant_id", "client_id", "client_secret"},
+    "iothub_manager": {"headers", "x_source"},
 }
 
 
@@ -89,9 +90,12 @@ def test_provider_info_lists_every_backend_class():
         for kind, paths in backend.modules.items():
             assert set(paths) <= modules[kind], (backend.name, kind)
     assert set(info["extra-links"]) == {link for b in BACKENDS for link in b.extra_links}
-    assert {"Azure IoT Hub", "Azure IoT Central", "AWS IoT Jobs"} <= {
-        i["integration-name"] for i in info["integrations"]
-    }
+    assert {
+        "Azure IoT Hub",
+        "Azure IoT Central",
+        "AWS IoT Jobs",
+        "Azure IoTHub Manager (Remote Monitoring)",
+    } <= {i["integration-name"] for i in info["integrations"]}
 
 
 def test_operator_and_sensor_modules_import_no_sdk_at_dag_parse():

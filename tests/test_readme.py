@@ -83,9 +83,9 @@ def test_adding_a_backend_names_the_files_and_the_one_registration_place():
 
 def test_package_metadata_claims_only_what_is_in_the_package():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    assert all(name in project["description"] for name in ("IoT Hub", "IoT Central", "AWS IoT Jobs"))
-    assert "Remote Monitoring" not in project["description"], (
-        "the IoTHub Manager backend is not in the package yet"
+    assert all(
+        name in project["description"]
+        for name in ("IoT Hub", "IoT Central", "AWS IoT Jobs", "IoTHub Manager")
     )
     assert {"Documentation", "Source", "Issues"} <= set(project["urls"])
     from airflow_iot_jobs.provider_info import PROVIDER_INFO
@@ -94,4 +94,5 @@ def test_package_metadata_claims_only_what_is_in_the_package():
         "Azure IoT Hub",
         "Azure IoT Central",
         "AWS IoT Jobs",
+        "Azure IoTHub Manager (Remote Monitoring)",
     ]

@@ -215,7 +215,7 @@ def test_the_connection_form():
         "password": "Bearer token (JWT, optional)",
     }
     assert set(form["conn-fields"]) == {"headers", "x_source"}
-    assert IOTHUB_MANAGER not in BACKENDS  # registered with Airflow when the backend is complete
+    assert IOTHUB_MANAGER in BACKENDS
     from airflow_iot_jobs.hooks.iothub_manager import IoTHubManagerHook
 
     assert (
