@@ -58,6 +58,43 @@ def non_negative_float(text: str) -> float:
     return value
 
 
+def tier_name(text: str) -> str:
+    from airflow_iot_jobs.emulator.throttle import check_tier
+
+    try:
+        return check_tier(text)  # type: ignore[return-value]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+class StoreExplicit(argparse.Action):
+    """Store the value and remember it was given (``<dest>_given``): a ``--tier`` changes only defaults."""
+
+    def __call__(
+        self, parser: Any, namespace: argparse.Namespace, values: Any, option_string: Any = None
+    ) -> None:
+        setattr(namespace, self.dest, values)
+        setattr(namespace, f"{self.dest}_given", True)
+
+
+def max_active_jobs(args: argparse.Namespace) -> int | None:
+    """``--max-active-jobs`` for the emulator: as given; its default without ``--tier``; None (the tier's) with."""
+    if getattr(args, "max_active_jobs_given", False) or getattr(args, "tier", None) is None:
+        return args.max_active_jobs
+    return None
+
+
+def add_tier_argument(parser: argparse.ArgumentParser, meaning: str) -> None:
+    """``--tier F1|S1|S2|S3`` (default: none, no throttling); ``meaning`` says what a tier does on the backend."""
+    parser.add_argument(
+        "--tier",
+        type=tier_name,
+        default=None,
+        metavar="{F1,S1,S2,S3}",
+        help=f"throttle like the service (default: no throttling): {meaning}",
+    )
+
+
 def fault_kinds(text: str) -> str:
     try:
         return ",".join(parse_fault_kinds(text))

@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from airflow_iot_jobs.emulator.cli import SharedParents, positive_int, shared_options
+from airflow_iot_jobs.emulator.cli import (
+    SharedParents,
+    StoreExplicit,
+    add_tier_argument,
+    max_active_jobs,
+    positive_int,
+    shared_options,
+)
 
 if TYPE_CHECKING:
     from airflow_iot_jobs.emulator.aws.server import AwsIoTEmulator
@@ -30,7 +37,14 @@ def parents(shared: SharedParents) -> list[argparse.ArgumentParser]:
         "--max-active-jobs",
         type=positive_int,
         default=1000,
-        help="IN_PROGRESS jobs the account may have; CreateJob past it is LimitExceededException (default 1000)",
+        action=StoreExplicit,
+        help="IN_PROGRESS jobs the account may have; CreateJob past it is LimitExceededException (default 1000; "
+        "with --tier 100)",
+    )
+    add_tier_argument(
+        aws,
+        "the account's default quotas, the same for every tier name: 10 requests per second per control-plane "
+        "jobs API (ThrottlingException) and 100 active jobs",
     )
     return [shared.listen, aws, shared.fleet, shared.faults]
 
@@ -48,6 +62,7 @@ def start(args: argparse.Namespace) -> AwsIoTEmulator:
         account_id=args.account_id,
         aws_access_key_id=args.access_key_id,
         aws_secret_access_key=args.secret_access_key,
-        max_active_jobs=args.max_active_jobs,
+        max_active_jobs=max_active_jobs(args),
+        tier=args.tier,
         **options,
     ).start()

@@ -85,6 +85,11 @@ def limit_exceeded(message: str) -> AwsError:
     return AwsError("LimitExceededException", message)
 
 
+def throttled() -> AwsError:
+    """A jobs API's rate quota is exhausted (the status is the model's: 400 in ``iot``)."""
+    return AwsError("ThrottlingException", "Rate exceeded")
+
+
 # The front door (SigV4), before any service: statuses and messages as AWS answers them.
 def missing_token() -> AwsError:
     return AwsError("MissingAuthenticationTokenException", "Missing Authentication Token", 403)

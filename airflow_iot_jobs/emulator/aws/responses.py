@@ -33,6 +33,7 @@ from airflow_iot_jobs.emulator.aws.wire import (
 )
 from airflow_iot_jobs.emulator.engine import Phase
 from airflow_iot_jobs.emulator.http import Request, Response
+from airflow_iot_jobs.emulator.throttle import Throttle
 
 #: Page size when a list call gives no maxResults (inferred: AWS documents none for these lists).
 DEFAULT_PAGE = 50
@@ -48,8 +49,10 @@ class AwsApp:
         state: AwsIoTState,
         verifier: SigV4Verifier,
         handlers: Mapping[str, Callable[[dict[str, Any]], Result]],
+        throttle: Throttle | None = None,
     ) -> None:
         self.service = service
+        self.throttle = throttle  # None: no tier, nothing throttled
         self.state = state
         self.verifier = verifier
         self.handlers = dict(handlers)
@@ -77,6 +80,8 @@ class AwsApp:
             return self.error_response(500, "ServerError", "An internal error occurred.", {})
 
     def _invoke(self, name: str, request: Request) -> Response:
+        if self.throttle is not None and self.throttle.take(name) is not None:
+            raise errors.throttled()
         operation = self.operations[name]
         inp = parse_input(operation, request)
         with self.state.lock:

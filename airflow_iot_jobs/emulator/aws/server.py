@@ -19,6 +19,7 @@ from airflow_iot_jobs.emulator.clock import Clock
 from airflow_iot_jobs.emulator.dispatch import signed_for
 from airflow_iot_jobs.emulator.faults import DEFAULT_FAULT_KINDS
 from airflow_iot_jobs.emulator.http import Request
+from airflow_iot_jobs.emulator.throttle import AWS_MAX_ACTIVE_JOBS, aws_throttle, check_tier, tier_limits
 
 ACCOUNT_ID = "123456789012"  # the account id of the AWS docs' examples
 
@@ -49,7 +50,7 @@ class AwsIoTEmulator(Emulator):
         account_id: str = ACCOUNT_ID,
         aws_access_key_id: str | None = None,
         aws_secret_access_key: str | None = None,
-        max_active_jobs: int = MAX_ACTIVE_JOBS,
+        max_active_jobs: int | None = None,
         offline_rate: float = 0.02,
         failure_rate: float = 0.0,
         speed: float = 1.0,
@@ -61,7 +62,12 @@ class AwsIoTEmulator(Emulator):
         fault_delay: float = 1.0,
         fault_match: str | None = None,
         fault_max_consecutive: int | None = None,
+        tier: str | None = None,
     ) -> None:
+        """``max_active_jobs``: IN_PROGRESS jobs allowed (default 1000; with a tier 100). ``tier`` (any of ``F1``,
+        ``S1``, ``S2``, ``S3``; default None: no throttling): the account's default quotas, the same for every name:
+        10 requests per second per control-plane jobs API (``ThrottlingException``, 400) and 100 active jobs
+        (``LimitExceededException``)."""
         if not region or "/" in region:
             raise ValueError(f"region must be a region name such as us-east-1, got {region!r}")
         if not (account_id.isdigit() and len(account_id) == 12):
@@ -81,6 +87,9 @@ class AwsIoTEmulator(Emulator):
             fault_max_consecutive=fault_max_consecutive,
         )
         self.region = region
+        self.tier = check_tier(tier)
+        if max_active_jobs is None:
+            max_active_jobs = MAX_ACTIVE_JOBS if self.tier is None else AWS_MAX_ACTIVE_JOBS
         self.account_id = account_id
         self.aws_access_key_id = aws_access_key_id or _access_key_id()
         self.aws_secret_access_key = aws_secret_access_key or _secret_access_key()
@@ -89,7 +98,13 @@ class AwsIoTEmulator(Emulator):
         self.state = AwsIoTState(self.fleet, self.timeline, self.registry, max_active_jobs, lock=self.lock)
         self.verifier = SigV4Verifier({self.aws_access_key_id: self.aws_secret_access_key}, region)
         self.control = ControlPlane(self.state)
-        self.iot = AwsApp("iot", self.state, self.verifier, self.control.handlers())
+        self.iot = AwsApp(
+            "iot",
+            self.state,
+            self.verifier,
+            self.control.handlers(),
+            throttle=None if self.tier is None else aws_throttle(self.timeline.now),
+        )
         self.jobs_data = AwsApp(
             "iot-jobs-data", self.state, self.verifier, DataPlane(self.state, self.control).handlers()
         )
@@ -127,4 +142,6 @@ class AwsIoTEmulator(Emulator):
             "things": len(self.registry.things),
             "thing_groups": sorted(self.registry.groups),
             "max_active_jobs": self.state.max_active_jobs,
+            "tier": self.tier,
+            **tier_limits(self.iot.throttle),
         }

@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from airflow_iot_jobs.emulator.cli import SharedParents, positive_int, shared_options
+from airflow_iot_jobs.emulator.cli import (
+    SharedParents,
+    StoreExplicit,
+    add_tier_argument,
+    max_active_jobs,
+    positive_int,
+    shared_options,
+)
 
 if TYPE_CHECKING:
     from airflow_iot_jobs.emulator.iotcentral.server import IoTCentralEmulator
@@ -22,7 +29,13 @@ def parents(shared: SharedParents) -> list[argparse.ArgumentParser]:
         "--max-active-jobs",
         type=positive_int,
         default=5,
+        action=StoreExplicit,
         help="jobs running at the same time (default 5, IoT Central's limit)",
+    )
+    add_tier_argument(
+        app,
+        "IoT Central's per-application limits, the same for every tier name: 20 API requests per second "
+        "(429 TooManyRequests with Retry-After) and 5 running jobs",
     )
     app.add_argument(
         "--allow-bearer", action="store_true", help="also accept any 'Authorization: Bearer <token>'"
@@ -35,7 +48,8 @@ def start(args: argparse.Namespace) -> IoTCentralEmulator:
 
     return IoTCentralEmulator(
         app_subdomain=args.app_subdomain,
-        max_active_jobs=args.max_active_jobs,
+        max_active_jobs=max_active_jobs(args),
+        tier=args.tier,
         allow_bearer=args.allow_bearer,
         **shared_options(args),
     ).start()

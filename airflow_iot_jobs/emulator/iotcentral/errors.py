@@ -100,6 +100,19 @@ def too_many_jobs(limit: int) -> CentralError:
     )
 
 
+# The limit is documented (concepts-quotas-limits.md: 20 API requests per second per application, besides the
+# query API), the answer is inferred: 429 TooManyRequests with Retry-After, as Azure front ends throttle.
+def too_many_requests(wait: float, limit: int) -> CentralError:
+    from airflow_iot_jobs.emulator.throttle import retry_after
+
+    return CentralError(
+        429,
+        "TooManyRequests",
+        f"Rate limit exceeded: this application accepts {limit} API requests per second.",
+        headers={"Retry-After": retry_after(wait)},
+    )
+
+
 def unsupported_media_type(content_type: str, allowed: tuple[str, ...]) -> CentralError:
     return CentralError(
         415,

@@ -19,6 +19,7 @@ from airflow_iot_jobs.emulator.iotcentral import errors, validation
 from airflow_iot_jobs.emulator.iotcentral.auth import ApiTokenAuthenticator
 from airflow_iot_jobs.emulator.iotcentral.errors import CentralError
 from airflow_iot_jobs.emulator.iotcentral.models import CentralState
+from airflow_iot_jobs.emulator.throttle import Throttle
 
 API_VERSION = "2022-07-31"
 PAGE_SIZE = 100  # inferred: Central documents no page size for these lists
@@ -34,7 +35,11 @@ class CentralResponses:
     """The IoT Central app: ``__call__(Request) -> Response``."""
 
     def __init__(
-        self, state: CentralState, authenticator: ApiTokenAuthenticator, page_size: int = PAGE_SIZE
+        self,
+        state: CentralState,
+        authenticator: ApiTokenAuthenticator,
+        page_size: int = PAGE_SIZE,
+        throttle: Throttle | None = None,
     ) -> None:
         from airflow_iot_jobs.emulator.iotcentral.urls import build_router
 
@@ -43,6 +48,7 @@ class CentralResponses:
         self.state = state
         self.auth = authenticator
         self.page_size = page_size
+        self.throttle = throttle  # None: no tier, nothing throttled
         self.router = build_router(self)
 
     def error_response(self, status: int, code: str, message: str, headers: Mapping[str, str]) -> Response:
@@ -51,6 +57,10 @@ class CentralResponses:
     def __call__(self, request: Request) -> Response:
         try:
             request.context["principal"] = self.auth.authenticate(request.header("Authorization"))
+            if self.throttle is not None:
+                wait = self.throttle.take("requests")
+                if wait is not None:
+                    raise errors.too_many_requests(wait, int(self.throttle.limits["requests"].count))
             version = request.query.get("api-version", "").strip()
             if not version:
                 raise errors.missing_api_version()

@@ -17,6 +17,12 @@ from airflow_iot_jobs.emulator.iotcentral.errors import CentralError
 from airflow_iot_jobs.emulator.iotcentral.models import MAX_ACTIVE_JOBS, CentralState
 from airflow_iot_jobs.emulator.iotcentral.responses import PAGE_SIZE, CentralResponses
 from airflow_iot_jobs.emulator.iotcentral.urls import BASE_PATH
+from airflow_iot_jobs.emulator.throttle import (
+    CENTRAL_MAX_ACTIVE_JOBS,
+    central_throttle,
+    check_tier,
+    tier_limits,
+)
 
 BASE_DOMAIN = "azureiotcentral.com"
 
@@ -36,7 +42,7 @@ class IoTCentralEmulator(Emulator):
         seed: int = 0,
         app_subdomain: str = "emulated-app",
         api_token: str | None = None,
-        max_active_jobs: int = MAX_ACTIVE_JOBS,
+        max_active_jobs: int | None = None,
         allow_bearer: bool = False,
         page_size: int = PAGE_SIZE,
         offline_rate: float = 0.02,
@@ -50,7 +56,11 @@ class IoTCentralEmulator(Emulator):
         fault_delay: float = 1.0,
         fault_match: str | None = None,
         fault_max_consecutive: int | None = None,
+        tier: str | None = None,
     ) -> None:
+        """``max_active_jobs``: jobs running at the same time (default 5, Central's limit). ``tier`` (any of
+        ``F1``, ``S1``, ``S2``, ``S3``; default None: no throttling): Central's per-application limits, the same for
+        every name: 20 API requests per second (429 ``TooManyRequests`` with ``Retry-After``) and 5 running jobs."""
         if not app_subdomain or "." in app_subdomain or "/" in app_subdomain:
             raise ValueError(f"app_subdomain must be a bare name (no dots or slashes), got {app_subdomain!r}")
         super().__init__(
@@ -69,10 +79,18 @@ class IoTCentralEmulator(Emulator):
             fault_max_consecutive=fault_max_consecutive,
         )
         self.app_subdomain = app_subdomain
+        self.tier = check_tier(tier)
+        if max_active_jobs is None:
+            max_active_jobs = MAX_ACTIVE_JOBS if self.tier is None else CENTRAL_MAX_ACTIVE_JOBS
         self.token = ApiToken.issue(self.timeline.now()) if api_token is None else ApiToken.parse(api_token)
         self.state = CentralState(self.fleet, self.timeline, max_active_jobs=max_active_jobs, lock=self.lock)
         self.authenticator = ApiTokenAuthenticator(self.token, self.timeline.now, allow_bearer)
-        self.app = CentralResponses(self.state, self.authenticator, page_size=page_size)
+        self.app = CentralResponses(
+            self.state,
+            self.authenticator,
+            page_size=page_size,
+            throttle=None if self.tier is None else central_throttle(self.timeline.now),
+        )
         self.mount(self.app, path_prefix(BASE_PATH))
         self.mount(self.app)  # other paths: 401 / 404 in Central's envelope
 
@@ -108,4 +126,9 @@ class IoTCentralEmulator(Emulator):
         }
 
     def info_settings(self) -> dict[str, Any]:
-        return {"app_id": self.token.app_id, "max_active_jobs": self.state.max_active_jobs}
+        return {
+            "app_id": self.token.app_id,
+            "max_active_jobs": self.state.max_active_jobs,
+            "tier": self.tier,
+            **tier_limits(self.app.throttle),
+        }

@@ -5,12 +5,23 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from airflow_iot_jobs.emulator.cli import SharedParents, positive_int, shared_options
+from airflow_iot_jobs.emulator.cli import (
+    SharedParents,
+    StoreExplicit,
+    add_tier_argument,
+    max_active_jobs,
+    positive_int,
+    shared_options,
+)
 
 if TYPE_CHECKING:
     from airflow_iot_jobs.emulator.iothub.server import IoTHubEmulator
 
 HELP = "Azure IoT Hub service API (scheduled jobs, device queries)"
+TIER_HELP = (
+    "IoT Hub's per-minute throttles per unit, 429 ThrottlingException with Retry-After: jobs operations 100/min "
+    "(F1, S1, S2) or 5000/min (S3); queries 20/min (F1, S1, S2) or 1000/min (S3); concurrent jobs 1/1/5/10"
+)
 
 
 def parents(shared: SharedParents) -> list[argparse.ArgumentParser]:
@@ -20,7 +31,15 @@ def parents(shared: SharedParents) -> list[argparse.ArgumentParser]:
     )
     hub.add_argument("--key", default=None, help="iothubowner key, base64 (default: random per start)")
     hub.add_argument(
-        "--max-active-jobs", type=positive_int, default=1, help="concurrent scheduled jobs (1 = S1 tier)"
+        "--max-active-jobs",
+        type=positive_int,
+        default=1,
+        action=StoreExplicit,
+        help="concurrent scheduled jobs (default 1 = S1; with --tier, the tier's: F1 1, S1 1, S2 5, S3 10)",
+    )
+    add_tier_argument(hub, TIER_HELP)
+    hub.add_argument(
+        "--units", type=positive_int, default=1, help="the hub's units; throttles scale with them (default 1)"
     )
     access = argparse.ArgumentParser(add_help=False)
     access.add_argument(
@@ -48,7 +67,9 @@ def start(args: argparse.Namespace) -> IoTHubEmulator:
     return IoTHubEmulator(
         hub_name=args.hub_name,
         key=args.key,
-        max_active_jobs=args.max_active_jobs,
+        max_active_jobs=max_active_jobs(args),
+        tier=args.tier,
+        units=args.units,
         allow_bearer=args.allow_bearer,
         storage_connection_string=args.storage_connection_string,
         import_export_cancel_unknown=args.import_export_cancel_unknown,

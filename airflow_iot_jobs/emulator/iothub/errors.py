@@ -94,6 +94,20 @@ def max_active_jobs_exceeded(limit: int) -> IoTHubError:
     )
 
 
+def throttled(wait: float) -> IoTHubError:
+    """A tier's operation throttle (jobs operations or queries per minute) is exhausted: 429 with the seconds until
+    the bucket has a token again."""
+    from airflow_iot_jobs.emulator.throttle import retry_after
+
+    return IoTHubError(
+        429,
+        "ThrottlingException",
+        429001,
+        "The request was throttled: the hub's operation throttle for its tier has been exceeded",
+        headers={"Retry-After": retry_after(wait)},
+    )
+
+
 def blob_container_validation_error(message: str) -> IoTHubError:
     """An import/export job's blob container is missing, unreachable or not authorised (checked on create)."""
     return IoTHubError(400, "BlobContainerValidationError", 400008, message)

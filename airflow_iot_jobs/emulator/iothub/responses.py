@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_iot_jobs.emulator.clock import parse_iso
 from airflow_iot_jobs.emulator.fleet import payload_size
-from airflow_iot_jobs.emulator.http import BadJSON, Request, Response
+from airflow_iot_jobs.emulator.http import BadJSON, Handler, Request, Response
 from airflow_iot_jobs.emulator.iothub import errors
 from airflow_iot_jobs.emulator.iothub.auth import SasAuthenticator, require
 from airflow_iot_jobs.emulator.iothub.errors import IoTHubError
@@ -34,6 +34,7 @@ from airflow_iot_jobs.validation.iothub import MAX_METHOD_PAYLOAD_BYTES as MAX_P
 
 if TYPE_CHECKING:
     from airflow_iot_jobs.emulator.iothub.importexport.jobs import ImportExportJobs
+    from airflow_iot_jobs.emulator.throttle import Throttle
 
 MAX_PAGE_SIZE = 100
 
@@ -83,6 +84,7 @@ class IoTHubResponses:
         unknown_job_mode: str = "unknown",
         jobs_query_format: str = "array",
         import_export: ImportExportJobs | None = None,
+        throttle: Throttle | None = None,
     ) -> None:
         if unknown_job_mode not in ("unknown", "404"):
             raise ValueError("unknown_job_mode must be 'unknown' or '404'")
@@ -95,7 +97,26 @@ class IoTHubResponses:
         self.unknown_job_mode = unknown_job_mode
         self.jobs_query_format = jobs_query_format
         self.import_export = import_export
+        self.throttle = throttle  # None: no tier, nothing throttled
         self.router = build_router(self)
+
+    def throttled(self, kind: str | None, handler: Handler) -> Handler:
+        """``handler`` behind the tier's ``kind`` bucket (checked per request: the throttle may be set later)."""
+        if kind is None:
+            return handler
+
+        def checked(request: Request) -> Response:
+            self.check_throttle(kind)
+            return handler(request)
+
+        return checked
+
+    def check_throttle(self, kind: str) -> None:
+        """Raise 429 ``ThrottlingException`` if the tier's ``kind`` bucket ("jobs", "queries") is empty."""
+        if self.throttle is not None:
+            wait = self.throttle.take(kind)
+            if wait is not None:
+                raise errors.throttled(wait)
 
     def error_response(self, status: int, code: str, message: str, headers: Mapping[str, str]) -> Response:
         """IoT Hub's envelope for errors the app itself did not raise (injected faults, bad framing)."""

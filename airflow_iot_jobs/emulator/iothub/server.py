@@ -24,6 +24,7 @@ from airflow_iot_jobs.emulator.iothub.importexport import IdentityStore, ImportE
 from airflow_iot_jobs.emulator.iothub.models import DEVICE_RATE, IoTHubState
 from airflow_iot_jobs.emulator.iothub.responses import IoTHubResponses
 from airflow_iot_jobs.emulator.iothub.twins import TwinView
+from airflow_iot_jobs.emulator.throttle import hub_throttle, hub_tier, tier_limits
 
 HOSTNAME_SUFFIX = ".azure-devices.net"
 
@@ -48,7 +49,7 @@ class IoTHubEmulator(Emulator):
         seed: int = 0,
         hub_name: str = "emulated-hub",
         key: str | None = None,
-        max_active_jobs: int = 1,
+        max_active_jobs: int | None = None,
         offline_rate: float = 0.02,
         failure_rate: float = 0.0,
         speed: float = 1.0,
@@ -68,8 +69,16 @@ class IoTHubEmulator(Emulator):
         fault_delay: float = 1.0,
         fault_match: str | None = None,
         fault_max_consecutive: int | None = None,
+        tier: str | None = None,
+        units: int = 1,
     ) -> None:
-        """``cancel_running=False`` answers 412 ``JobRunPreconditionFailed`` to cancelling a running job;
+        """``max_active_jobs``: concurrent scheduled jobs (default 1, S1's; with a ``tier``, the tier's).
+
+        ``tier`` (``"F1"``, ``"S1"``, ``"S2"``, ``"S3"``; default None: no throttling) with ``units``: the tier's
+        per-minute throttles on jobs operations and queries (429 ``ThrottlingException`` with ``Retry-After``)
+        and its concurrent-job limit, see :mod:`~airflow_iot_jobs.emulator.throttle`.
+
+        ``cancel_running=False`` answers 412 ``JobRunPreconditionFailed`` to cancelling a running job;
         ``jobs_query_format="spec"`` answers ``GET /jobs/v2/query`` with the spec's QueryResult object instead
         of the real service's array; ``device_rate`` is device rows started per emulated second.
 
@@ -88,6 +97,10 @@ class IoTHubEmulator(Emulator):
                 raise ValueError
         except (binascii.Error, ValueError):
             raise ValueError("key must be non-empty base64") from None
+        self.tier = hub_tier(tier, units)
+        self.units = units
+        if max_active_jobs is None:
+            max_active_jobs = 1 if self.tier is None else self.tier.max_concurrent_jobs
         if not hub_name or "." in hub_name or "/" in hub_name:
             raise ValueError(f"hub_name must be a bare name (no dots or slashes), got {hub_name!r}")
         super().__init__(
@@ -137,6 +150,7 @@ class IoTHubEmulator(Emulator):
             unknown_job_mode,
             jobs_query_format,
             import_export=self.import_export,
+            throttle=None if self.tier is None else hub_throttle(self.tier, units, self.timeline.now),
         )
         self.mount(self.app)
 
@@ -177,4 +191,11 @@ class IoTHubEmulator(Emulator):
         }
 
     def info_settings(self) -> dict[str, Any]:
-        return {"hub_name": self.hub_name, "max_active_jobs": self.state.max_active_jobs}
+        settings: dict[str, Any] = {
+            "hub_name": self.hub_name,
+            "max_active_jobs": self.state.max_active_jobs,
+            "tier": None if self.tier is None else self.tier.name,
+        }
+        if self.tier is not None:
+            settings.update(units=self.units, **tier_limits(self.app.throttle))
+        return settings

@@ -33,8 +33,23 @@ URL_PATTERNS: list[tuple[str, str, str]] = [
 ]
 
 
+#: The throttle each route counts against when the hub has a tier: IoT Hub's "jobs operations (create, update,
+#: get, delete)" (import/export jobs are jobs too) or its "queries".
+THROTTLE_CLASSES: dict[str, str] = {
+    "query_jobs": "queries",
+    "create_job": "jobs",
+    "get_job": "jobs",
+    "cancel_job": "jobs",
+    "create_import_export_job": "jobs",
+    "list_import_export_jobs": "jobs",
+    "get_import_export_job": "jobs",
+    "cancel_import_export_job": "jobs",
+    "query_devices": "queries",
+}
+
+
 def build_router(responses: IoTHubResponses) -> Router:
     router = Router()
     for method, pattern, name in URL_PATTERNS:
-        router.add(method, pattern, getattr(responses, name))
+        router.add(method, pattern, responses.throttled(THROTTLE_CLASSES.get(name), getattr(responses, name)))
     return router

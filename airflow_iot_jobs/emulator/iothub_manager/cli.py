@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from airflow_iot_jobs.emulator.cli import SharedParents, non_negative_int, positive_int, shared_options
+from airflow_iot_jobs.emulator.cli import (
+    SharedParents,
+    StoreExplicit,
+    add_tier_argument,
+    max_active_jobs,
+    non_negative_int,
+    positive_int,
+    shared_options,
+)
 
 if TYPE_CHECKING:
     from airflow_iot_jobs.emulator.iothub_manager.server import IoTHubManagerEmulator
@@ -32,8 +40,18 @@ def parents(shared: SharedParents) -> list[argparse.ArgumentParser]:
         help="TCP port of the hub's own API (0: any free port)",
     )
     manager.add_argument(
-        "--max-active-jobs", type=positive_int, default=1, help="the hub's concurrent scheduled jobs (1 = S1)"
+        "--max-active-jobs",
+        type=positive_int,
+        default=1,
+        action=StoreExplicit,
+        help="the hub's concurrent scheduled jobs (default 1 = S1; with --tier, the tier's)",
     )
+    add_tier_argument(
+        manager,
+        "the fronted hub's tier (see 'iothub --help'); the manager's calls spend the hub's throttles, a "
+        "throttled call is answered 500 IotHubThrottledException",
+    )
+    manager.add_argument("--units", type=positive_int, default=1, help="the hub's units (default 1)")
     return [shared.listen, manager, shared.fleet, shared.faults]
 
 
@@ -45,6 +63,8 @@ def start(args: argparse.Namespace) -> IoTHubManagerEmulator:
         hub_name=args.hub_name,
         hub_key=args.hub_key,
         hub_port=args.hub_port,
-        max_active_jobs=args.max_active_jobs,
+        max_active_jobs=max_active_jobs(args),
+        tier=args.tier,
+        units=args.units,
         **shared_options(args),
     ).start()

@@ -14,7 +14,7 @@ from airflow_iot_jobs.emulator.iothub.server import IoTHubEmulator
 from airflow_iot_jobs.emulator.iothub_manager.auth import AUDIENCE, ISSUER, JwtAuthority
 from airflow_iot_jobs.emulator.iothub_manager.responses import ManagerResponses
 
-DEFAULT_MAX_ACTIVE_JOBS = 1  # the hub's S1 default, as ``iothub``
+DEFAULT_MAX_ACTIVE_JOBS = None  # the hub's: 1 (S1) without a tier, the tier's with one
 
 
 class IoTHubManagerEmulator(Emulator):
@@ -42,7 +42,7 @@ class IoTHubManagerEmulator(Emulator):
         hub_name: str = "emulated-hub",
         hub_key: str | None = None,
         hub_port: int = 0,
-        max_active_jobs: int = DEFAULT_MAX_ACTIVE_JOBS,
+        max_active_jobs: int | None = DEFAULT_MAX_ACTIVE_JOBS,
         offline_rate: float = 0.02,
         failure_rate: float = 0.0,
         speed: float = 1.0,
@@ -53,7 +53,12 @@ class IoTHubManagerEmulator(Emulator):
         fault_delay: float = 1.0,
         fault_match: str | None = None,
         fault_max_consecutive: int | None = None,
+        tier: str | None = None,
+        units: int = 1,
     ) -> None:
+        """``tier`` / ``units``: the fronted hub's (see :class:`IoTHubEmulator`); the manager's calls spend the hub's
+        throttles, and a throttled hub call is answered as the service's exception filter answers it (500
+        ``IotHubThrottledException``)."""
         self.hub = IoTHubEmulator(
             devices=devices,
             seed=seed,
@@ -65,6 +70,8 @@ class IoTHubManagerEmulator(Emulator):
             speed=speed,
             port=hub_port,
             clock=clock,
+            tier=tier,
+            units=units,
         )
         # The base builds its own fleet and clock; this service has none of its own: it adopts the hub's.
         super().__init__(
@@ -137,7 +144,10 @@ class IoTHubManagerEmulator(Emulator):
             "auth": self.auth,
             "hub_name": self.hub.hub_name,
             "max_active_jobs": self.state.max_active_jobs,
+            "tier": None if self.hub.tier is None else self.hub.tier.name,
         }
+        if self.hub.tier is not None:
+            settings["units"] = self.hub.units
         if self.authority is not None:
             settings["jwt_issuer"] = self.authority.issuer
             settings["jwt_audience"] = self.authority.audience

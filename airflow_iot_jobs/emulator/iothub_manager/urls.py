@@ -21,8 +21,19 @@ ROUTES: list[tuple[str, str, str, str]] = [
 ]
 
 
+#: The hub throttle (with a tier) each route spends, as the service's calls to the hub would: listing jobs and
+#: reading device properties are hub queries, creating and reading a job are jobs operations.
+THROTTLE_CLASSES: dict[str, str] = {
+    "list_jobs": "queries",
+    "create_job": "jobs",
+    "get_job": "jobs",
+    "device_properties": "queries",
+}
+
+
 def build_router(responses: ManagerResponses) -> Router:
     router = Router()
     for method, pattern, name, action in ROUTES:
-        router.add(method, pattern, responses.action(getattr(responses, name), action))
+        handler = responses.hub.app.throttled(THROTTLE_CLASSES.get(name), getattr(responses, name))
+        router.add(method, pattern, responses.action(handler, action))
     return router
