@@ -20,7 +20,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from benchmarks._common import ROOT, isolate_airflow, run_child
+from benchmarks._common import ROOT, isolate_airflow, run_child, stop_on_signals
 
 FIGURES = {
     1: ("DAG parse cost", "benchmarks.fig1_parse"),
@@ -194,4 +194,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    stop_on_signals()
     sys.exit(main())

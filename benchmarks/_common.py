@@ -10,6 +10,7 @@ import importlib
 import json
 import os
 import resource
+import signal
 import statistics
 import subprocess
 import sys
@@ -174,22 +175,77 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
+# ------------------------------------------------------------------------------------------- process hygiene
+
+#: The signals that end a benchmark run early: ``timeout`` (SIGTERM), Ctrl-C (SIGINT), a closed terminal (SIGHUP).
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+def stop_on_signals() -> None:
+    """Make SIGTERM, SIGINT and SIGHUP raise ``SystemExit(128 + signal)`` in this process's main thread, so that
+    its ``finally`` blocks and context managers run and stop every server it started (Azurite, emulators, child
+    figures). Further signals are ignored while that cleanup runs. Every benchmark entry point calls this first."""
+
+    def _stop(signum: int, frame: Any) -> None:
+        for each in STOP_SIGNALS:
+            signal.signal(each, signal.SIG_IGN)
+        raise SystemExit(128 + signum)
+
+    for each in STOP_SIGNALS:
+        signal.signal(each, _stop)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stop_process_group(proc: subprocess.Popen[Any], grace: float = 10.0) -> None:
+    """End ``proc`` (started with ``start_new_session=True``) and everything left in its process group: SIGTERM
+    (its own handlers stop what it started outside the group, e.g. Azurite), then SIGKILL after ``grace``."""
+    pgid = proc.pid
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=grace)
+    while _group_alive(pgid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=grace)
+
+
 def run_child(module: str, *args: str, timeout: float = 900, env: dict[str, str] | None = None) -> Any:
-    """Run ``python -m <module> args`` and return the JSON it printed after RESULT_MARKER."""
-    proc = subprocess.run(
+    """Run ``python -m <module> args`` and return the JSON it printed after RESULT_MARKER.
+
+    The child runs in its own session; whatever way this call ends (its result, ``timeout``, or this process
+    being stopped by a signal), the child's process group is ended (:func:`stop_process_group`)."""
+    proc = subprocess.Popen(
         [sys.executable, "-m", module, *args],
         cwd=ROOT,
         env=env or os.environ.copy(),
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=timeout,
+        start_new_session=True,
     )
-    for line in reversed(proc.stdout.splitlines()):
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    finally:
+        stop_process_group(proc)
+    for line in reversed(stdout.splitlines()):
         if line.startswith(RESULT_MARKER):
             return json.loads(line[len(RESULT_MARKER) :])
     raise RuntimeError(
         f"{module} {' '.join(args)} exited {proc.returncode} without a result:\n"
-        f"{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
+        f"{stdout[-2000:]}\n{stderr[-4000:]}"
     )
 
 

@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from benchmarks._common import emit, isolate_airflow, peak_rss_mb, quiet_logs, rss_mb
+from benchmarks._common import emit, isolate_airflow, peak_rss_mb, quiet_logs, rss_mb, stop_on_signals
 
 
 def import_ours(source: str, container: str, out: str) -> tuple[int, str]:
@@ -119,4 +119,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    stop_on_signals()
     sys.exit(main())

@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks._common import emit, isolate_airflow
+from benchmarks._common import emit, isolate_airflow, stop_on_signals
 
 STAND_IN_PREFIXES = ("airflow_iot_jobs.operators.", "airflow_iot_jobs.sensors.")
 
@@ -93,4 +93,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    stop_on_signals()
     sys.exit(main())

@@ -18,6 +18,7 @@ from benchmarks._common import (
     peak_rss_mb,
     quiet_logs,
     rss_mb,
+    stop_on_signals,
 )
 
 POKES = 5
@@ -48,4 +49,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    stop_on_signals()
     sys.exit(main())

@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks._common import emit, isolate_airflow, peak_rss_mb, rss_mb, sas_token
+from benchmarks._common import emit, isolate_airflow, peak_rss_mb, rss_mb, sas_token, stop_on_signals
 
 PAGE = 100
 
@@ -141,4 +141,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    stop_on_signals()
     sys.exit(main())

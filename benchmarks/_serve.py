@@ -13,7 +13,7 @@ import json
 import sys
 from typing import Any
 
-from benchmarks._common import BACKENDS
+from benchmarks._common import BACKENDS, stop_on_signals
 
 DAY = 86400.0
 
@@ -108,4 +108,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    stop_on_signals()
     sys.exit(main())

@@ -13,7 +13,7 @@ import os
 import sys
 import tempfile
 
-from benchmarks._common import ROOT, emit, median, row, run_child
+from benchmarks._common import ROOT, emit, median, row, run_child, stop_on_signals
 
 REPEATS = 5
 GOAL_RATIO = 1.15
@@ -99,4 +99,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    stop_on_signals()
     sys.exit(main())

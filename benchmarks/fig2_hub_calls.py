@@ -46,6 +46,7 @@ from benchmarks._common import (
     quiet_logs,
     row,
     sas_token,
+    stop_on_signals,
     use_connection,
 )
 
@@ -469,4 +470,5 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
+    stop_on_signals()
     sys.exit(main(sys.argv[1:]))

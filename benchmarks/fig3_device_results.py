@@ -23,7 +23,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks._common import emit, isolate_airflow, quiet_logs, row, run_child, use_connection
+from benchmarks._common import (
+    emit,
+    isolate_airflow,
+    quiet_logs,
+    row,
+    run_child,
+    stop_on_signals,
+    use_connection,
+)
 
 SMALL, LARGE = 100_000, 1_000_000
 SPEED = 1000.0
@@ -160,4 +168,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    stop_on_signals()
     sys.exit(main())

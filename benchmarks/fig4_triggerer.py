@@ -39,6 +39,7 @@ from benchmarks._common import (
     row,
     rss_mb,
     run_child,
+    stop_on_signals,
     use_connection,
 )
 
@@ -232,4 +233,5 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
+    stop_on_signals()
     sys.exit(main(sys.argv[1:]))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 import time
 
-from benchmarks._common import emit, peak_rss_mb, row, rss_mb, sas_token
+from benchmarks._common import emit, peak_rss_mb, row, rss_mb, sas_token, stop_on_signals
 
 DEVICES = 1_000_000
 SMALL = 100_000
@@ -98,4 +98,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    stop_on_signals()
     sys.exit(main())

@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from benchmarks._common import ROOT, emit, row, run_child
+from benchmarks._common import ROOT, emit, row, run_child, stop_on_signals
 
 ROWS = 1_000_000
 TEMPLATES = 1000
@@ -153,4 +153,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    stop_on_signals()
     sys.exit(main())
