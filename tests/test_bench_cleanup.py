@@ -29,6 +29,19 @@ def _tree(root: psutil.Process) -> list[psutil.Process]:
         return []
 
 
+def _started_here(since: float) -> list[psutil.Process]:
+    """Processes created since ``since`` whose command line runs from this checkout, except this test's own."""
+    mine = {os.getpid(), *(p.pid for p in psutil.Process().children(recursive=True))}
+    found = []
+    for process in psutil.process_iter(["pid", "cmdline", "create_time"]):
+        info = process.info
+        if info["pid"] in mine or (info["create_time"] or 0) < since - 0.01:
+            continue
+        if any(str(ROOT) in part for part in info["cmdline"] or ()):
+            found.append(process)
+    return found
+
+
 def _alive(process: psutil.Process) -> bool:
     try:
         return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
@@ -49,6 +62,7 @@ def test_an_interrupted_bench_stops_azurite_and_every_child(tmp_path: Path, sign
         start_new_session=True,  # the test can always clean up the run's own group
     )
     root = psutil.Process(bench.pid)
+    began = root.create_time()
     seen: dict[int, psutil.Process] = {}
     try:
         deadline = time.monotonic() + 30
@@ -77,6 +91,9 @@ def test_an_interrupted_bench_stops_azurite_and_every_child(tmp_path: Path, sign
             time.sleep(0.1)
             survivors = [p for p in survivors if _alive(p)]
         assert survivors == [], [(p.pid, p.cmdline()) for p in survivors]
+        # ... nor one the run started after the signal (a child spawned while the signal arrived)
+        late = [p for p in _started_here(began) if p.pid not in seen and _alive(p)]
+        assert late == [], [(p.pid, p.cmdline()) for p in late]
     finally:
         for process in seen.values():
             if _alive(process):
