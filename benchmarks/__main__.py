@@ -29,6 +29,7 @@ FIGURES = {
     4: ("Triggerer footprint (IoT Hub, IoT Central, AWS IoT Jobs)", "benchmarks.fig4_triggerer"),
     5: ("Emulator scale", "benchmarks.fig5_emulator_scale"),
     6: ("Import/export throughput", "benchmarks.fig6_import_export"),
+    7: ("Emulator ceilings (requests/s, connection bursts)", "benchmarks.fig7_emulator_ceiling"),
 }
 QUICK_ARGS = {1: ["3"], 3: ["--quick"], 6: ["100000"]}
 PACKAGES = (
@@ -105,6 +106,8 @@ def fmt(value: Any, unit: str) -> str:
         return f"{value:.2f} %"
     if unit == "s emulated":
         return f"{value:.1f} s emul."
+    if unit == "req/s":
+        return f"{value:,.0f} {unit}"
     if unit in ("ms", "s", "MB"):
         return f"{value:,.1f} {unit}"
     return f"{value:,.3g} {unit}".strip()
