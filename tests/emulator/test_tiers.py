@@ -247,6 +247,20 @@ def test_aws_without_a_tier_never_throttles(started: list[Any], clock: ManualClo
     assert aws.info()["tier"] is None and aws.state.max_active_jobs == 1000
 
 
+# -- the shared harnesses (what tests/conftest.py's fixtures start) ------------------------------------------------
+
+
+def test_every_harness_starts_a_tiered_emulator() -> None:
+    from tests.harness import HARNESSES
+
+    for harness in HARNESSES:
+        emulator = harness.start(devices=3, tier="S2")
+        try:
+            assert emulator.info()["tier"] == "S2", harness
+        finally:
+            emulator.stop()
+
+
 # -- the command line ---------------------------------------------------------------------------------------------
 
 
@@ -287,3 +301,15 @@ def test_cli_first_line_carries_the_tier() -> None:
     assert (info["tier"], info["units"], info["max_active_jobs"]) == ("S3", 2, 10)
     assert info["throttles"]["jobs"] == {"count": 10000, "per_seconds": 60.0}
     assert info["throttles"]["queries"] == {"count": 2000, "per_seconds": 60.0}
+
+
+@pytest.mark.parametrize(
+    ("backend", "default"), [("iothub", 1), ("iothub-manager", 1), ("iotcentral", 5), ("aws", 1000)]
+)
+def test_cli_max_active_jobs_default_gives_way_to_the_tier(backend: str, default: int) -> None:
+    from airflow_iot_jobs.emulator.cli import max_active_jobs
+
+    parser = build_parser()
+    assert max_active_jobs(parser.parse_args([backend])) == default
+    assert max_active_jobs(parser.parse_args([backend, "--tier", "S2"])) is None  # the tier's
+    assert max_active_jobs(parser.parse_args([backend, "--tier", "S2", "--max-active-jobs", "7"])) == 7

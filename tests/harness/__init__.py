@@ -36,6 +36,7 @@ EMULATOR_OPTIONS = (
     "fault_max_consecutive",
     "clock",  # a ManualClock: the emulator's time moves only when the test says so (``release``)
     "key",  # the shared key / secret the emulator accepts (a canary in the secrets suite)
+    "tier",  # "F1" | "S1" | "S2" | "S3": the service's throttles and job limits (default None: none)
 )
 
 
