@@ -185,6 +185,10 @@ def test_deferrable_operator_defers_while_the_hub_has_no_free_slot(
     assert seen, "the task never deferred while the emulator was busy"
     assert result.states == {"reboot": "success"}
     assert "deferring until a launch slot is free" in text
+    # the trigger waits for the active-job count to drop where the hook can count (JobsHook.aactive_jobs), else
+    # it lets the task try again after a backoff interval
+    waited = "trying again in" if harness.name == "aws" else "active job(s) hold its launch slots"
+    assert waited in text
     # exactly once across the deferral: one create call succeeded, one job besides the blocker
     assert harness.requests(emulator, "create", 200, suffix="reboot-") == 1
     assert harness.requests(emulator, "create", harness.codes["busy_status"], suffix="reboot-") >= 1
