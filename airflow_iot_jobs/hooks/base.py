@@ -101,6 +101,12 @@ class JobsHook(BaseHook):
         """The devices ``target`` selects; a hook that ``counts_by_paging`` may stop at ``at_most``."""
         raise NotImplementedError
 
+    async def aactive_jobs(self) -> int | None:
+        """How many jobs hold one of the service's launch slots now (what its "too many active jobs" answer
+        counts), or ``None``: this service cannot tell. Optional: the launch-slot trigger waits for this number
+        to drop; without it, it waits a backoff interval and lets the task try the launch again."""
+        return None
+
     def portal_url(self, job_id: str | None = None) -> str | None:
         """The most specific page of the service's own UI for this job (an extra link); ``None``: no link."""
         return None

@@ -39,6 +39,21 @@ def stop_flow(job_id: str) -> Flow[JobProgress]:
     return (yield from progress_flow(job_id))
 
 
+#: the statuses of a job that counts against the application's concurrent-job limit (a stopped job does not)
+ACTIVE_JOB_STATUSES = frozenset({"pending", "running"})
+
+
+def active_jobs_flow() -> Flow[int]:
+    """How many jobs are pending or running (``GET /api/jobs``, following ``nextLink``)."""
+    active = 0
+    link: str | None = "/api/jobs"
+    while link:
+        page = (yield Call("GET", link)).json() or {}
+        active += sum(1 for job in page.get("value") or [] if job.get("status") in ACTIVE_JOB_STATUSES)
+        link = page.get("nextLink")
+    return active
+
+
 class IoTCentralHook(AzureJobsHook):
     """Talks to one IoT Central application (connection type ``azure_iot_central``).
 
@@ -104,6 +119,9 @@ class IoTCentralHook(AzureJobsHook):
             if at_most is not None and count >= at_most:
                 break
         return count
+
+    async def aactive_jobs(self) -> int | None:
+        return await self.arun(active_jobs_flow())
 
     def portal_url(self, job_id: str | None = None) -> str:
         """The application's job page (its UI has one per job)."""

@@ -89,6 +89,31 @@ def create_flow(job_id: str, body: dict[str, Any]) -> Flow[dict[str, Any]]:
     return (yield Call("PUT", _job_path(job_id), json=body)).json()
 
 
+#: the statuses of a job that holds one of the hub's launch slots (scheduled jobs; import/export jobs)
+ACTIVE_JOB_STATUSES = ("queued", "scheduled", "running")
+ACTIVE_REGISTRY_JOB_STATUSES = frozenset({"queued", "enqueued", "running"})
+
+
+def active_jobs_flow() -> Flow[int]:
+    """How many jobs are active: scheduled jobs by status (``GET /jobs/v2/query``, every page), and the
+    import/export jobs (``GET /jobs``) — what "too many active jobs" and "JobQuotaExceeded" count."""
+    active = 0
+    for status in ACTIVE_JOB_STATUSES:
+        continuation: str | None = None
+        while True:
+            headers = {"x-ms-max-item-count": str(MAX_PAGE_SIZE)}
+            if continuation:
+                headers["x-ms-continuation"] = continuation
+            reply = yield Call("GET", "/jobs/v2/query", params={"jobStatus": status}, headers=headers)
+            page = reply.json() or []
+            active += len(page.get("items") or [] if isinstance(page, dict) else page)
+            continuation = reply.headers.get("x-ms-continuation")
+            if not continuation:
+                break
+    registry = (yield Call("GET", "/jobs")).json() or []
+    return active + sum(1 for job in registry if job.get("status") in ACTIVE_REGISTRY_JOB_STATUSES)
+
+
 class IoTHubHook(AzureJobsHook):
     """Talks to one Azure IoT Hub (connection type ``azure_iot_hub``).
 
@@ -163,6 +188,9 @@ class IoTHubHook(AzureJobsHook):
         """Devices matching a query condition (``"*"``: all): ``SELECT COUNT() FROM devices WHERE …``."""
         rows = list(self.query_devices(count_query(target)))
         return int(rows[0].get("numberOfDevices", 0)) if rows else 0
+
+    async def aactive_jobs(self) -> int | None:
+        return await self.arun(active_jobs_flow())
 
     def portal_url(self, job_id: str | None = None) -> str:
         return hub_portal_url(self.settings)

@@ -166,6 +166,13 @@ class IoTHubManagerHook(ConnectionHttpJobsHook):
             )
         return self.hub().count_devices(target, at_most=at_most)
 
+    async def aactive_jobs(self) -> int | None:
+        """Counted on the hub (``iothub_conn_id``), whose active-jobs limit the service passes on; ``None``
+        without it."""
+        if self.iothub_conn_id is None:
+            return None
+        return await self.hub().aactive_jobs()
+
     async def aclose(self) -> None:
         await super().aclose()
         if self._hub is not None:

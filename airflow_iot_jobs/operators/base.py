@@ -68,7 +68,8 @@ class BaseJobOperator(JobWaiting, BaseOperator):
         retry, a crashed worker or a cleared task re-attaches to the job already launched instead of launching
         another. The rendered-template view shows the id that is used.
     :param wait_for_completion: wait for a verdict (default) or return right after the launch.
-    :param deferrable: wait in the triggerer instead of a worker slot (default ``[operators] default_deferrable``).
+    :param deferrable: wait in the triggerer instead of a worker slot (default ``[operators] default_deferrable``):
+        for the job's verdict, and for a free launch slot while the service answers "too many active jobs".
     :param poll_interval: seconds before the first progress reads, while the job's pace is unknown.
     :param max_poll_interval: the longest gap between reads (default 120 s). In between, the wait is adaptive:
         it predicts from the job's pace when it ends (or would cross the failure threshold) and reads then, and
@@ -139,6 +140,9 @@ class BaseJobOperator(JobWaiting, BaseOperator):
         self.allow_no_devices = allow_no_devices
         self.dry_run = dry_run
         self._launched_job_id: str | None = None
+        # a launch resumed after waiting for a slot keeps its deadline (and its backoff)
+        self._launch_deadline: float | None = None
+        self._launch_attempt = 0
 
     # ------------------------------------------------------------------ what a backend operator supplies
 
@@ -185,6 +189,27 @@ class BaseJobOperator(JobWaiting, BaseOperator):
         with fail_fast_on_permanent_errors():
             return super().execute_complete(context, event)
 
+    def execute_launch(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Resumed from :class:`~airflow_iot_jobs.triggers.launch_slot.LaunchSlotTrigger`: launch now that a slot
+        is free (the launch strategies re-attach to a job an earlier try created), or fail at the deadline with
+        the service's last busy answer."""
+        event = event or {}
+        self._launch_deadline = float(event["end_time"]) if "end_time" in event else None
+        self._launch_attempt = int(event.get("attempt", 0)) + 1
+        if event.get("status") != "slot_free":
+            busy = event.get("busy") or {}
+            self.log.error(
+                "no launch slot became free before the wait timeout; the service's last answer follows"
+            )
+            raise JobServiceError(
+                int(busy.get("status", 0)),
+                str(busy.get("code", "Busy")),
+                str(busy.get("message", "the service had no free launch slot before the wait timeout")),
+                kind=ErrorKind.BUSY,
+            )
+        with fail_fast_on_permanent_errors():
+            return self.launch_and_wait(context)
+
     def launch_and_wait(self, context: Context) -> dict[str, Any]:
         self.thresholds()  # rendered thresholds, checked before any call
         self.max_devices = check_max_devices(self.max_devices)
@@ -196,12 +221,17 @@ class BaseJobOperator(JobWaiting, BaseOperator):
             job_id = None
         if self.dry_run:
             return self.plan(job_id, request)
-        deadline = time.time() + self.wait_seconds()
-        if self.launch_strategy == "client_id":
-            assert job_id is not None
-            job_id = self.launch_with_own_id(job_id, request, deadline)
-        else:
-            job_id = self.launch_with_service_id(self.marker(context, request), request, deadline)
+        deadline = self._launch_deadline or time.time() + self.wait_seconds()
+        try:
+            if self.launch_strategy == "client_id":
+                assert job_id is not None
+                job_id = self.launch_with_own_id(job_id, request, deadline)
+            else:
+                job_id = self.launch_with_service_id(self.marker(context, request), request, deadline)
+        except JobServiceError as err:
+            if not (self.deferrable and err.busy and time.time() < deadline):
+                raise
+            self.defer_launch(err, deadline, job_id or f"the {self.job_type} job")
         self._launched_job_id = job_id  # the extra link reads it when the task ends
         if not self.wait_for_completion:
             return self.hook.progress(job_id).to_dict()
@@ -356,18 +386,40 @@ class BaseJobOperator(JobWaiting, BaseOperator):
         self.log.info("created %s job %s", self.job_type, job_id)
         return job_id
 
+    def defer_launch(self, err: JobServiceError, deadline: float, what: str) -> None:
+        """Deferrable: wait for a launch slot in the triggerer, not in a worker; ``execute_launch`` resumes."""
+        from airflow_iot_jobs.triggers.launch_slot import LaunchSlotTrigger
+
+        self.log.warning(
+            "service busy, %s not created yet (%s); deferring until a launch slot is free", what, err
+        )
+        trigger = LaunchSlotTrigger(
+            backend=self.backend.name,
+            hook_params=self.hook_params,
+            end_time=deadline,
+            what=what,
+            busy={"status": err.status, "code": err.code, "message": err.message},
+            poll_interval=validate_interval(self.poll_interval, "poll_interval"),
+            retry_after=err.retry_after,
+            attempt=self._launch_attempt,
+        )
+        self.defer(trigger=trigger, method_name="execute_launch", timeout=None)
+
     def retry_while_busy(
         self, create: Callable[[], Any], deadline: float, what: str, *, transient: bool = False
     ) -> Any:
         """Call ``create`` until the service stops answering "busy" (a launch slot taken) or throttled — and,
         with ``transient``, 5xx or a dropped connection — with exponential backoff and jitter, until the
-        deadline. Other errors raise at once."""
+        deadline. Other errors raise at once; so does "busy" for a deferrable task, which waits for the slot in
+        the triggerer instead (``defer_launch``)."""
         from tenacity import Retrying, retry_if_exception, stop_before_delay, wait_exponential, wait_random
 
         def busy(err: BaseException) -> bool:
             if not isinstance(err, JobServiceError):
                 return False
-            return err.busy or err.kind is ErrorKind.THROTTLED or (transient and err.transient)
+            if err.busy:
+                return not self.deferrable
+            return err.kind is ErrorKind.THROTTLED or (transient and err.transient)
 
         def log_busy(state: Any) -> None:
             self.log.warning(

@@ -146,6 +146,10 @@ class IoTHubRegistryJobOperator(BaseJobOperator):
         self._blob_name = self.own_blob_name(context)
         return super().execute_complete(context, event)
 
+    def execute_launch(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        self._blob_name = self.own_blob_name(context)
+        return super().execute_launch(context, event)
+
     def marker(self, context: Context, request: dict[str, Any]) -> str:
         return self._blob_name
 

@@ -165,3 +165,29 @@ def test_an_unknown_job_is_not_found(harness: BackendHarness, fleet):
         with pytest.raises(JobServiceError) as err:
             hook.cancel("never-launched")
         assert err.value.status == 404 and err.value.code in harness.codes["not_found"]
+
+
+def test_aactive_jobs_counts_the_jobs_that_hold_a_launch_slot(harness: BackendHarness, make_emulator):
+    """Optional: a hook that can count the active jobs (what "too many active jobs" counts) answers their number,
+    and a job that ends no longer counts; one that cannot answers ``None`` (the launch-slot trigger then retries on
+    a backoff). Every backend but AWS IoT (whose limit and active jobs the trigger does not read) can count."""
+    from tests.harness.reliability import held_emulator
+
+    emulator = held_emulator(make_emulator, max_active_jobs=5)
+
+    async def count() -> int | None:
+        hook = harness.hook()
+        try:
+            return await hook.aactive_jobs()
+        finally:
+            await hook.aclose()
+
+    if asyncio.run(count()) is None:
+        assert harness.name == "aws", f"{harness.name} should count its active jobs"
+        return
+    assert asyncio.run(count()) == 0
+    harness.launch(emulator, "contract-active-1")
+    harness.launch(emulator, "contract-active-2")  # held: both stay active
+    assert asyncio.run(count()) == 2
+    harness.cancel_remote(emulator, "contract-active-1")
+    assert asyncio.run(count()) == 1

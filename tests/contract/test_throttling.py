@@ -13,6 +13,8 @@ IoT-Hub-only cases — import/export quota, twin etags, blob containers — are 
 from __future__ import annotations
 
 import contextlib
+import json
+import re
 import sqlite3
 import time
 from collections.abc import Callable
@@ -146,13 +148,8 @@ def test_max_active_jobs_until_the_timeout_fails_with_the_service_code(harness, 
     assert harness.codes["busy_message"] in text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="library: a deferrable operator waits for a launch slot by sleeping in the worker "
-    "(BaseJobOperator.retry_while_busy) instead of deferring, as issue 4 asks ('deferring when deferrable')",
-)
 def test_deferrable_operator_defers_while_the_hub_has_no_free_slot(
-    harness, make_emulator, request, airflow_db
+    harness, make_emulator, request, airflow_db, logs
 ):
     emulator = held_emulator(make_emulator, max_active_jobs=1)
     harness.launch(emulator, "blocker")
@@ -174,13 +171,77 @@ def test_deferrable_operator_defers_while_the_hub_has_no_free_slot(
     def free() -> None:
         seen.append(True)
         harness.cancel_remote(emulator, "blocker")
-        harness.release(emulator)
 
-    with when(deferred_before_launch, free):
-        result = run_dag(one_task_dag(request, reboot(harness, timeout=8, deferrable=True)))
+    with (
+        when(deferred_before_launch, free),
+        when(
+            lambda: harness.requests(emulator, "create", 200, suffix="reboot-") >= 1,
+            lambda: harness.release(emulator),  # the launched job may run now
+        ),
+    ):
+        result = run_dag(one_task_dag(request, reboot(harness, timeout=30, deferrable=True)))
+    text = logs()
 
     assert seen, "the task never deferred while the emulator was busy"
     assert result.states == {"reboot": "success"}
+    assert "deferring until a launch slot is free" in text
+    # the trigger waits for the active-job count to drop where the hook can count (JobsHook.aactive_jobs), else
+    # it lets the task try again after a backoff interval
+    waited = "trying again in" if harness.name == "aws" else "active job(s) hold its launch slots"
+    assert waited in text
+    # exactly once across the deferral: one create call succeeded, one job besides the blocker
+    assert harness.requests(emulator, "create", 200, suffix="reboot-") == 1
+    assert harness.requests(emulator, "create", harness.codes["busy_status"], suffix="reboot-") >= 1
+    record_jobs(len(harness.remote_jobs(emulator)) - 1)
+    assert sorted(harness.remote_jobs(emulator)) == ["blocker", result.xcoms["reboot"]["job_id"]]
+
+
+def test_deferrable_launch_past_its_timeout_fails_with_the_service_code(
+    harness, make_emulator, request, logs
+):
+    emulator = held_emulator(make_emulator, max_active_jobs=1)
+    harness.launch(emulator, "blocker")
+
+    started = time.monotonic()
+    result = run_dag(one_task_dag(request, reboot(harness, timeout=4, deferrable=True)))
+    elapsed = time.monotonic() - started
+    text = logs()
+
+    assert result.states == {"reboot": "failed"}
+    assert elapsed >= 3, "gave up without waiting"
+    assert harness.remote_jobs(emulator) == ["blocker"]
+    assert "deferring until a launch slot is free" in text
+    assert harness.codes["busy"] in text
+    assert harness.codes["busy_message"] in text
+
+
+def test_the_launch_slot_trigger_serialises_no_secret(harness, make_emulator):
+    from airflow_iot_jobs.triggers.launch_slot import LaunchSlotTrigger
+
+    emulator = make_emulator(devices=10, speed=50.0)
+    operator = harness.job_operator(task_id="t", deferrable=True)
+    trigger = LaunchSlotTrigger(
+        backend=harness.backend.name,
+        hook_params=operator.hook_params,
+        end_time=time.time() + 60,
+        what="job t",
+        busy={
+            "status": harness.codes["busy_status"],
+            "code": "Busy",
+            "message": harness.codes["busy_message"],
+        },
+    )
+    classpath, kwargs = trigger.serialize()
+
+    assert classpath == "airflow_iot_jobs.triggers.launch_slot.LaunchSlotTrigger"
+    assert kwargs["hook_params"] == operator.hook_params
+    assert kwargs["hook_params"][harness.backend.conn_param] == harness.conn_id
+    dumped = json.dumps(kwargs)
+    secrets = [*harness.canaries.values(), *harness.env(emulator).values()]
+    for value in secrets:
+        for part in re.findall(r"[A-Za-z0-9+/=]{16,}", value):  # keys, tokens, passwords of the connection
+            assert part not in dumped, "a secret of the connection is in the trigger's kwargs"
+    assert type(trigger)(**kwargs).serialize() == (classpath, kwargs)  # what the triggerer rebuilds
 
 
 # ------------------------------------------------------------------------------------------------ never re-sent blindly
