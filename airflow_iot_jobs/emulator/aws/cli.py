@@ -32,6 +32,14 @@ def parents(shared: SharedParents) -> list[argparse.ArgumentParser]:
         default=1000,
         help="IN_PROGRESS jobs the account may have; CreateJob past it is LimitExceededException (default 1000)",
     )
+    aws.add_argument(
+        "--device-management-auth",
+        choices=("none", "iam", "cognito"),
+        default="none",
+        help="authorization of the softchef Job API under /device-management/prod: none (the construct's "
+        "default), iam (SigV4 for execute-api with the emulator's key) or cognito (the ID token printed as "
+        "device_management_id_token, in Authorization)",
+    )
     return [shared.listen, aws, shared.fleet, shared.faults]
 
 
@@ -49,5 +57,6 @@ def start(args: argparse.Namespace) -> AwsIoTEmulator:
         aws_access_key_id=args.access_key_id,
         aws_secret_access_key=args.secret_access_key,
         max_active_jobs=args.max_active_jobs,
+        device_management_auth=args.device_management_auth,
         **options,
     ).start()
