@@ -180,4 +180,4 @@ DEVICE_MANAGEMENT_API = Backend(
 )
 
 #: the backends the provider registers with Airflow (a backend joins when it is complete)
-BACKENDS: tuple[Backend, ...] = (IOTHUB, IOTCENTRAL, AWS_IOT, IOTHUB_MANAGER)
+BACKENDS: tuple[Backend, ...] = (IOTHUB, IOTCENTRAL, AWS_IOT, IOTHUB_MANAGER, DEVICE_MANAGEMENT_API)
