@@ -367,19 +367,27 @@ class DeviceManagementApiHook(ExecutionFailures, ConnectionHttpJobsHook):
 
     def list_job_executions_for_job(self, job_id: str, status: str | None = None) -> Iterator[dict[str, Any]]:
         """Execution summaries (``jobExecutionSummary``, ``thingArn``). The route takes ``jobId`` from the query
-        string and requires a status: without one, each status is asked for in turn."""
-        for one in (status,) if status else EXECUTION_STATUSES:
-            yield from self.pages(
-                _path("jobs", job_id, "status"), "executionSummaries", jobId=job_id, status=one
-            )
+        string and requires a status: without one, each status is asked for in turn (an execution that changes
+        status between two calls is listed once, under the first)."""
+        path = _path("jobs", job_id, "status")
+        return self._executions(path, "thingArn", {"jobId": job_id}, status)
 
     def list_job_executions_for_thing(
         self, thing_name: str, status: str | None = None
     ) -> Iterator[dict[str, Any]]:
         """A thing's executions (``jobId``, ``jobExecutionSummary``); ``thingName`` goes in the query string too."""
+        path = _path("things", thing_name, "jobs")
+        return self._executions(path, "jobId", {"thingName": thing_name}, status)
+
+    def _executions(
+        self, path: str, identity: str, params: dict[str, str], status: str | None
+    ) -> Iterator[dict[str, Any]]:
+        seen: set[str] = set()
         for one in (status,) if status else EXECUTION_STATUSES:
-            path = _path("things", thing_name, "jobs")
-            yield from self.pages(path, "executionSummaries", thingName=thing_name, status=one)
+            for row in self.pages(path, "executionSummaries", **params, status=one):
+                if row.get(identity) not in seen:
+                    seen.add(row.get(identity))
+                    yield row
 
     def describe_job_execution(self, job_id: str, thing_name: str) -> dict[str, Any]:
         return self._call("GET", _path("jobs", job_id, "things", thing_name)).get("execution") or {}
