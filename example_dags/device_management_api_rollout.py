@@ -57,7 +57,9 @@ with DAG(
             title="Failure threshold",
             description="Fail and cancel the job as soon as more than this failed",
         ),
-        "dry_run": Param(False, type="boolean", title="Dry run", description="Check the input, launch nothing"),
+        "dry_run": Param(
+            False, type="boolean", title="Dry run", description="Check the input, launch nothing"
+        ),
     },
 ) as dag:
     template = DeviceManagementApiJobTemplateOperator(
@@ -68,7 +70,8 @@ with DAG(
     rollout = DeviceManagementApiJobOperator(
         task_id="rollout",
         targets="{{ params.targets }}",
-        document={"operation": "firmwareUpdate", "version": "{{ params.version }}"},
+        # one expression, so the version stays a string even when it looks like a number ("2.1")
+        document="{{ {'operation': 'firmwareUpdate', 'version': params.version} }}",
         description="firmware {{ params.version }} from Airflow",
         success_threshold="{{ params.success_threshold }}",
         failure_threshold="{{ params.failure_threshold }}",

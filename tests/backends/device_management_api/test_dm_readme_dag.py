@@ -20,7 +20,7 @@ def readme_dag(dag_id: str) -> Any:
     return readme_dag_after(
         "device-management-readme-dag",
         {
-            'DAG("firmware_through_the_job_api"': f'DAG("{dag_id}"',
+            'DAG("firmware_via_job_api"': f'DAG("{dag_id}"',
             "deferrable=True,": "deferrable=True, poll_interval=0.3, max_poll_interval=0.5,",
         },
     )
