@@ -159,5 +159,25 @@ IOTHUB_MANAGER = Backend(
     cancel_through="iothub_conn_id",
 )
 
+DEVICE_MANAGEMENT_API = Backend(
+    name="AWS IoT Jobs through the Device Management API (cdk-iot-device-management)",
+    conn_type="iot_device_management_api",
+    conn_param="device_management_api_conn_id",
+    default_conn_id="iot_device_management_api_default",
+    hook="airflow_iot_jobs.hooks.device_management_api.DeviceManagementApiHook",
+    trigger="airflow_iot_jobs.triggers.device_management_api.DeviceManagementApiJobTrigger",
+    modules={
+        "hooks": ("airflow_iot_jobs.hooks.device_management_api",),
+        "operators": ("airflow_iot_jobs.operators.device_management_api",),
+        "sensors": ("airflow_iot_jobs.sensors.device_management_api",),
+        "triggers": ("airflow_iot_jobs.triggers.device_management_api",),
+    },
+    doc_url="https://github.com/SoftChef/cdk-iot-device-management/blob/main/docs/job-api.md",
+    tags=("aws",),
+    extra_links=("airflow_iot_jobs.links.DeviceManagementApiJobLink",),
+    # an optional ``aws`` connection that may read thing groups: the Job API cannot list a group's things
+    hook_params={"aws_conn_id": None},
+)
+
 #: the backends the provider registers with Airflow (a backend joins when it is complete)
-BACKENDS: tuple[Backend, ...] = (IOTHUB, IOTCENTRAL, AWS_IOT, IOTHUB_MANAGER)
+BACKENDS: tuple[Backend, ...] = (IOTHUB, IOTCENTRAL, AWS_IOT, IOTHUB_MANAGER, DEVICE_MANAGEMENT_API)

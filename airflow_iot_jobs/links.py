@@ -44,3 +44,9 @@ class AwsIoTJobLink(JobPortalLink):
     """Opens the job's page in the AWS IoT console (the connection's region)."""
 
     name = "AWS IoT job (AWS console)"
+
+
+class DeviceManagementApiJobLink(JobPortalLink):
+    """Opens the job's page in the AWS IoT console (the region of the API's host name, or the connection's)."""
+
+    name = "AWS IoT job (AWS console)"

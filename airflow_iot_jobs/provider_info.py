@@ -73,6 +73,26 @@ IOTHUB_MANAGER_CONN_FIELDS = {
     },
 }
 
+DEVICE_MANAGEMENT_API_CONN_FIELDS = {
+    "auth": {
+        "label": "Auth (none, iam or cognito)",
+        "description": "none: the construct's default (an open API); iam: SigV4 for execute-api (keys in Login / "
+        "Password, or an aws connection below, or boto3's default chain); cognito: the ID token in Password.",
+        "schema": _TEXT,
+    },
+    "region": {
+        "label": "Region (iam)",
+        "description": "The region the API is in; read from an execute-api host name when empty.",
+        "schema": _TEXT,
+    },
+    "aws_conn_id": {
+        "label": "AWS connection for iam credentials",
+        "description": "An aws connection whose credentials (keys, role) sign the requests when Login is empty.",
+        "schema": _TEXT,
+    },
+    "headers": IOTHUB_MANAGER_CONN_FIELDS["headers"],
+}
+
 #: each backend's connection form, by connection type
 CONNECTION_FORMS: dict[str, dict] = {
     "azure_iot_hub": {
@@ -107,6 +127,21 @@ CONNECTION_FORMS: dict[str, dict] = {
             },
         },
         "conn-fields": IOTHUB_MANAGER_CONN_FIELDS,
+    },
+    "iot_device_management_api": {
+        "ui-field-behaviour": {
+            "hidden-fields": ["schema", "port", "extra"],
+            "relabeling": {
+                "host": "Job API base URL (with its stage)",
+                "login": "AWS access key id (iam, optional)",
+                "password": "Secret access key (iam) or Cognito ID token",
+            },
+            "placeholders": {
+                "host": "https://<api-id>.execute-api.<region>.amazonaws.com/prod",
+                "password": "empty for auth none",
+            },
+        },
+        "conn-fields": DEVICE_MANAGEMENT_API_CONN_FIELDS,
     },
 }
 

@@ -40,6 +40,7 @@ FORM_FIELDS = {
     "azure_iot_hub": {"connection_string", "endpoint_url", "tenant_id", "client_id", "client_secret"},
     "azure_iot_central": {"base_domain", "endpoint_url", "tenant_id", "client_id", "client_secret"},
     "iothub_manager": {"headers", "x_source"},
+    "iot_device_management_api": {"auth", "region", "aws_conn_id", "headers"},
 }
 
 

@@ -85,7 +85,7 @@ def test_package_metadata_claims_only_what_is_in_the_package():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert all(
         name in project["description"]
-        for name in ("IoT Hub", "IoT Central", "AWS IoT Jobs", "IoTHub Manager")
+        for name in ("IoT Hub", "IoT Central", "AWS IoT Jobs", "IoTHub Manager", "Device Management API")
     )
     assert {"Documentation", "Source", "Issues"} <= set(project["urls"])
     from airflow_iot_jobs.provider_info import PROVIDER_INFO
@@ -95,4 +95,5 @@ def test_package_metadata_claims_only_what_is_in_the_package():
         "Azure IoT Central",
         "AWS IoT Jobs",
         "Azure IoTHub Manager (Remote Monitoring)",
+        "AWS IoT Jobs through the Device Management API (cdk-iot-device-management)",
     ]

@@ -31,15 +31,14 @@ except ImportError as err:  # pragma: no cover - exercised in a subprocess by th
 
 from airflow_iot_jobs.backends import AWS_IOT
 from airflow_iot_jobs.hooks.aws_iot_wire import (
-    FAILED_STATUSES,
+    ExecutionFailures,
+    console_url,
     error_from_aws,
-    failure_from_execution,
     progress_from_job,
-    thing_name_from_arn,
 )
 from airflow_iot_jobs.hooks.base import JobsHook
 from airflow_iot_jobs.hooks.http_base import parse_retry_after
-from airflow_iot_jobs.jobs import DeviceFailure, ErrorKind, JobPhase, JobProgress, JobServiceError
+from airflow_iot_jobs.jobs import ErrorKind, JobProgress, JobServiceError
 from airflow_iot_jobs.retries import async_retrying, retrying
 from airflow_iot_jobs.validation.aws_iot import JOB_ID_PATTERN, JOB_ID_RULE, MAX_JOB_ID_LENGTH
 
@@ -122,7 +121,7 @@ async def _shared_client(key: str, build: Any) -> Any:
     return client
 
 
-class AwsIoTJobsHook(JobsHook, AwsBaseHook):
+class AwsIoTJobsHook(ExecutionFailures, JobsHook, AwsBaseHook):
     """AWS IoT Jobs through boto3's ``iot`` client.
 
     :param aws_conn_id: an ``aws`` connection (default ``aws_default``); ``None``: boto3's default chain.
@@ -188,6 +187,14 @@ class AwsIoTJobsHook(JobsHook, AwsBaseHook):
                 if "conn" not in self.__dict__:
                     self.__dict__["conn"] = await _shared_client(self._client_key(), self._build_client)
         return self.__dict__["conn"]
+
+    async def acredentials(self) -> Any:
+        """botocore credentials of the connection (refreshable when a role is assumed), read without a blocking
+        call on the event loop: for signing requests to other AWS services (``execute-api``)."""
+        if "conn_config" not in self.__dict__:
+            self.__dict__["conn_config"] = await self._aconn_config()
+        with aws_errors("credentials"):
+            return await asyncio.to_thread(lambda: self.get_session().get_credentials())
 
     async def _build_client(self) -> Any:
         with aws_errors("client"):
@@ -278,25 +285,6 @@ class AwsIoTJobsHook(JobsHook, AwsBaseHook):
         await self.acall("cancel_job", jobId=job_id)
         return await self.aprogress(job_id)
 
-    def failed_devices(self, job_id: str, limit: int = 100) -> list[DeviceFailure]:
-        """Failed executions (FAILED, TIMED_OUT, REJECTED, REMOVED; and CANCELED when the job was cancelled),
-        each with the ``statusDetails`` its device reported."""
-        statuses = list(FAILED_STATUSES)
-        if self.progress(job_id).phase is JobPhase.CANCELLED:
-            statuses.append("CANCELED")
-        failures: list[DeviceFailure] = []
-        for status in statuses:
-            for row in self.list_job_executions_for_job(job_id, status=status):
-                thing = thing_name_from_arn(row.get("thingArn") or "")
-                try:
-                    execution = self.describe_job_execution(job_id, thing)
-                except JobServiceError:
-                    execution = None  # deleted since: report the status alone
-                failures.append(failure_from_execution(thing, status, execution))
-                if len(failures) >= limit:
-                    return failures
-        return failures
-
     def count_devices(self, target: list[str], at_most: int | None = None) -> int:
         """The distinct things that thing and thing-group ARNs select (nested groups included); group pages are
         read until ``at_most`` things are known."""
@@ -322,13 +310,7 @@ class AwsIoTJobsHook(JobsHook, AwsBaseHook):
 
     def portal_url(self, job_id: str | None = None) -> str:
         """The job's page in the AWS IoT console for the client's region."""
-        region = self.conn.meta.region_name
-        partition = self.conn.meta.partition
-        host = {"aws-cn": "console.amazonaws.cn", "aws-us-gov": "console.amazonaws-us-gov.com"}.get(
-            partition, f"{region}.console.aws.amazon.com"
-        )
-        page = f"#/job/{job_id}" if job_id else "#/jobhub"
-        return f"https://{host}/iot/home?region={region}{page}"
+        return console_url(self.conn.meta.region_name, self.conn.meta.partition, job_id)
 
     # ---------------------------------------------------------------- jobs
 

@@ -153,3 +153,37 @@ def failure_from_execution(
 
 def thing_name_from_arn(arn: str) -> str:
     return arn.rsplit("/", 1)[-1]
+
+
+class ExecutionFailures:
+    """``failed_devices`` for a hook that reads AWS IoT job executions (boto3, or the Device Management API):
+    FAILED, TIMED_OUT, REJECTED and REMOVED executions — and CANCELED ones when the job was cancelled — each with
+    the ``statusDetails`` its device reported. The hook supplies ``progress``, ``list_job_executions_for_job``
+    and ``describe_job_execution``."""
+
+    def failed_devices(self, job_id: str, limit: int = 100) -> list[DeviceFailure]:
+        hook: Any = self
+        statuses = [*FAILED_STATUSES]
+        if hook.progress(job_id).phase is JobPhase.CANCELLED:
+            statuses.append("CANCELED")
+        failures: list[DeviceFailure] = []
+        for status in statuses:
+            for row in hook.list_job_executions_for_job(job_id, status=status):
+                thing = thing_name_from_arn(row.get("thingArn") or "")
+                try:
+                    execution = hook.describe_job_execution(job_id, thing)
+                except JobServiceError:
+                    execution = None  # deleted since: report the status alone
+                failures.append(failure_from_execution(thing, status, execution))
+                if len(failures) >= limit:
+                    return failures
+        return failures
+
+
+def console_url(region: str, partition: str = "aws", job_id: str | None = None) -> str:
+    """A job's page in the AWS IoT console (the jobs hub without an id)."""
+    host = {"aws-cn": "console.amazonaws.cn", "aws-us-gov": "console.amazonaws-us-gov.com"}.get(
+        partition, f"{region}.console.aws.amazon.com"
+    )
+    page = f"#/job/{job_id}" if job_id else "#/jobhub"
+    return f"https://{host}/iot/home?region={region}{page}"

@@ -81,6 +81,15 @@ def _url(endpoint: str, path: str, params: Mapping[str, str]) -> Any:
     return url.copy_merge_params(dict(params)) if params else url
 
 
+def _body(call: Call) -> tuple[bytes | None, dict[str, str]]:
+    """The JSON body as the bytes sent (a signature covers exactly these), and the call's headers with its type."""
+    headers = dict(call.headers)
+    if call.json is None:
+        return None, headers
+    headers.setdefault("Content-Type", "application/json")
+    return json.dumps(call.json, separators=(",", ":")).encode(), headers
+
+
 class _Steps:
     """Walks a flow: hands it each reply (or throws the service's error into it) until it returns."""
 
@@ -134,6 +143,18 @@ class HttpJobsHook(JobsHook, abstract=True):
 
     def fixed_params(self) -> dict[str, str]:
         return {}
+
+    def request_headers(
+        self, method: str, url: str, content: bytes | None, headers: dict[str, str]
+    ) -> dict[str, str]:
+        """The headers of one request: the auth headers, then the call's own. A backend that signs each request
+        (AWS SigV4) sees the method, the whole URL and the exact body bytes here."""
+        return {**self.auth_headers(), **headers}
+
+    async def arequest_headers(
+        self, method: str, url: str, content: bytes | None, headers: dict[str, str]
+    ) -> dict[str, str]:
+        return {**await self.aauth_headers(), **headers}
 
     def error_from_reply(self, reply: Reply) -> JobServiceError:
         raise NotImplementedError
@@ -216,13 +237,11 @@ class HttpJobsHook(JobsHook, abstract=True):
     def _send_once(self, call: Call) -> Reply:
         import httpx
 
+        url = _url(self.endpoint(), call.path, {**self.fixed_params(), **call.params})
+        content, headers = _body(call)
+        headers = self.request_headers(call.method, str(url), content, headers)
         try:
-            response = self.client().request(
-                call.method,
-                _url(self.endpoint(), call.path, {**self.fixed_params(), **call.params}),
-                json=call.json,
-                headers={**self.auth_headers(), **call.headers},
-            )
+            response = self.client().request(call.method, url, content=content, headers=headers)
         except httpx.HTTPError as err:
             raise self.unreachable(err) from None
         return self._checked(Reply(response.status_code, response.headers, response.content))
@@ -231,13 +250,11 @@ class HttpJobsHook(JobsHook, abstract=True):
         import httpx
 
         client = await self.aclient()
+        url = _url(await self.aendpoint(), call.path, {**self.fixed_params(), **call.params})
+        content, headers = _body(call)
+        headers = await self.arequest_headers(call.method, str(url), content, headers)
         try:
-            response = await client.request(
-                call.method,
-                _url(await self.aendpoint(), call.path, {**self.fixed_params(), **call.params}),
-                json=call.json,
-                headers={**await self.aauth_headers(), **call.headers},
-            )
+            response = await client.request(call.method, url, content=content, headers=headers)
         except httpx.HTTPError as err:
             raise self.unreachable(err) from None
         return self._checked(Reply(response.status_code, response.headers, response.content))

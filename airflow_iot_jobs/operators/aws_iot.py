@@ -1,72 +1,54 @@
-"""Operators for AWS IoT Jobs: a job over things and thing groups (launched exactly once, waited on with
-thresholds), cancel / delete / associate targets, job executions, job templates as code.
+"""Operators for AWS IoT Jobs through boto3: a job over things and thing groups (launched exactly once, waited on
+with thresholds), cancel / delete / associate targets, job executions, job templates as code.
 
 Nothing here imports boto3 or the Amazon provider: the hook is built when a task runs. Every field is checked
 against the ``iot`` service model's rules (:mod:`airflow_iot_jobs.validation.aws_iot`) before any call — at DAG
-parse for literal values, after rendering for templated ones.
+parse for literal values, after rendering for templated ones. What AWS IoT jobs share with the Device Management
+API backend lives in :mod:`airflow_iot_jobs.operators.aws_jobs`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow_iot_jobs.hooks.aws_iot_wire import JOB_TYPE
 from airflow_iot_jobs.operators.aws_iot_base import AwsIoTConnectionMixin
-from airflow_iot_jobs.operators.base import BaseJobOperator, JobCancelOperator
+from airflow_iot_jobs.operators.aws_jobs import (
+    CONTINUOUS_WAIT_RULE,
+    AwsCancelJobOperatorBase,
+    AwsDeleteJobOperatorBase,
+    AwsJobOperatorBase,
+    absent_ok,
+    clean,
+    has_template,
+    immutable_template,
+    target_label,
+    template_differences,
+)
+from airflow_iot_jobs.operators.base import BaseJobOperator
 from airflow_iot_jobs.validation import aws_iot as rules
-from airflow_iot_jobs.validation.common import parse_duration_seconds, validate_interval
 from airflow_iot_jobs.waiting import fail_fast_on_permanent_errors
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-CONTINUOUS_WAIT_RULE = (
-    "wait_for_completion: a CONTINUOUS job never finishes (it keeps running for things that join its groups); "
-    "pass continuous_min_executions=N to judge the thresholds over the executions so far once N things "
-    "finished the job, or wait_for_completion=False"
-)
+__all__ = [
+    "CONTINUOUS_WAIT_RULE",
+    "AwsIoTAssociateTargetsOperator",
+    "AwsIoTCancelJobExecutionOperator",
+    "AwsIoTCancelJobOperator",
+    "AwsIoTDeleteJobExecutionOperator",
+    "AwsIoTDeleteJobOperator",
+    "AwsIoTJobOperator",
+    "AwsIoTJobTemplateOperator",
+    "clean",
+    "has_template",
+    "target_label",
+    "template_differences",
+]
 
 
-def has_template(value: object) -> bool:
-    """A Jinja template anywhere in a value (nested dicts and lists included): checked after rendering."""
-    if isinstance(value, str):
-        return "{{" in value or "{%" in value
-    if isinstance(value, Mapping):
-        return any(has_template(k) or has_template(v) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return any(has_template(v) for v in value)
-    return False
-
-
-def clean(response: Mapping[str, Any]) -> dict[str, Any]:
-    """A boto3 response without its ``ResponseMetadata`` (XCom material)."""
-    return {k: v for k, v in response.items() if k != "ResponseMetadata"}
-
-
-@contextlib.contextmanager
-def absent_ok(log: Any, what: str) -> Iterator[None]:
-    """A delete of something already gone is done, not an error."""
-    from airflow_iot_jobs.jobs import ErrorKind, JobServiceError
-
-    try:
-        yield
-    except JobServiceError as err:
-        if err.kind is not ErrorKind.NOT_FOUND:
-            raise
-        log.info("%s is already absent", what)
-
-
-def target_label(targets: list[tuple[str, str]]) -> str:
-    return "targets " + ", ".join(
-        name if kind in ("arn", "name") else f"{kind}/{name}" for kind, name in targets
-    )
-
-
-class AwsIoTJobOperator(AwsIoTConnectionMixin, BaseJobOperator):
+class AwsIoTJobOperator(AwsIoTConnectionMixin, AwsJobOperatorBase):
     """Creates one AWS IoT job (``CreateJob``) and, by default, waits until it meets its thresholds.
 
     :param targets: things and thing groups: names (a bare name is looked up as a thing group, then as a thing;
@@ -97,7 +79,6 @@ class AwsIoTJobOperator(AwsIoTConnectionMixin, BaseJobOperator):
     ``job_id``: a retry re-attaches to the job AWS refuses to create twice; thresholds; ``deferrable``…).
     """
 
-    job_type = JOB_TYPE
     job_fields: ClassVar[tuple[str, ...]] = (
         "targets",
         "document",
@@ -121,7 +102,7 @@ class AwsIoTJobOperator(AwsIoTConnectionMixin, BaseJobOperator):
         *job_fields,
     )
     template_fields_renderers = {
-        "document": "json",
+        **AwsJobOperatorBase.template_fields_renderers,
         "abort_config": "json",
         "job_executions_rollout_config": "json",
     }
@@ -147,14 +128,16 @@ class AwsIoTJobOperator(AwsIoTConnectionMixin, BaseJobOperator):
         tags: dict[str, str] | list[dict[str, str]] | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        self.targets = targets
-        self.document = document
+        super().__init__(
+            targets=targets,
+            document=document,
+            target_selection=target_selection,
+            continuous_min_executions=continuous_min_executions,
+            description=description,
+            **kwargs,
+        )
         self.document_source = document_source
         self.job_template_id = job_template_id
-        self.target_selection = target_selection
-        self.continuous_min_executions = continuous_min_executions
-        self.description = description
         self.job_executions_rollout_config = job_executions_rollout_config
         self.abort_config = abort_config
         self.timeout_config = timeout_config
@@ -164,8 +147,7 @@ class AwsIoTJobOperator(AwsIoTConnectionMixin, BaseJobOperator):
         self.document_parameters = document_parameters
         self.namespace_id = namespace_id
         self.tags = tags
-        if not has_template([getattr(self, name) for name in self.job_fields]):
-            self.build_request()  # every literal value checked at DAG parse
+        self.check_literals(self.job_fields)
 
     def build_request(self) -> dict[str, Any]:
         request = rules.create_job_request(
@@ -184,25 +166,11 @@ class AwsIoTJobOperator(AwsIoTConnectionMixin, BaseJobOperator):
         self.settle_after = self.continuous_wait(request["params"]["targetSelection"])
         return request
 
-    def continuous_wait(self, selection: str) -> int | None:
-        """What waiting means for this job: ``None`` (until it ends) or the executions to judge after."""
-        minimum = rules.min_executions(self.continuous_min_executions)
-        if selection != "CONTINUOUS":
-            if minimum is not None:
-                raise ValueError("continuous_min_executions: applies to CONTINUOUS jobs only")
-            return None
-        if minimum is None and self.wait_for_completion:
-            raise ValueError(CONTINUOUS_WAIT_RULE)
-        return minimum
-
     def target(self, request: dict[str, Any]) -> list[str]:
         """The targets' ARNs, looked up once per launch (``DescribeThingGroup`` / ``DescribeThing``)."""
         if "target_arns" not in request:
             request["target_arns"] = self.hook.resolve_targets(request["targets"])
         return request["target_arns"]
-
-    def describe_target(self, request: dict[str, Any]) -> str:
-        return target_label(request["targets"])
 
     def create_job(self, job_id: str | None, request: dict[str, Any]) -> str:
         assert job_id is not None
@@ -213,7 +181,7 @@ class AwsIoTJobOperator(AwsIoTConnectionMixin, BaseJobOperator):
         return job_id
 
 
-class AwsIoTCancelJobOperator(AwsIoTConnectionMixin, JobCancelOperator):
+class AwsIoTCancelJobOperator(AwsIoTConnectionMixin, AwsCancelJobOperatorBase):
     """Cancels a job (``CancelJob``); returns its progress dict afterwards.
 
     :param job_id: the job (templated).
@@ -222,38 +190,21 @@ class AwsIoTCancelJobOperator(AwsIoTConnectionMixin, JobCancelOperator):
     """
 
     template_fields: Sequence[str] = (
-        "job_id",
-        "comment",
+        *AwsCancelJobOperatorBase.cancel_template_fields,
         "reason_code",
         *AwsIoTConnectionMixin.aws_template_fields,
     )
 
-    def __init__(
-        self,
-        *,
-        force: bool = False,
-        comment: str | None = None,
-        reason_code: str | None = None,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *, reason_code: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.force = force
-        self.comment = comment
         self.reason_code = reason_code
 
-    def execute(self, context: Context) -> dict[str, Any]:
-        job_id = rules.validate_id(self.job_id)
-        comment = None if self.comment in (None, "") else rules.comment(self.comment)
+    def cancel_options(self) -> dict[str, Any]:
         reason = None if self.reason_code in (None, "") else rules.reason_code(self.reason_code)
-        with fail_fast_on_permanent_errors():
-            self.hook.cancel_job(job_id, force=bool(self.force), comment=comment, reason_code=reason)
-            progress = self.hook.progress(job_id)
-        self._launched_job_id = job_id
-        self.log.info("cancel requested%s: %s", " (forced)" if self.force else "", progress.describe())
-        return progress.to_dict()
+        return {**super().cancel_options(), "reason_code": reason}
 
 
-class AwsIoTDeleteJobOperator(AwsIoTConnectionMixin):
+class AwsIoTDeleteJobOperator(AwsIoTConnectionMixin, AwsDeleteJobOperatorBase):
     """Deletes a job (``DeleteJob``) and waits while AWS shows it DELETION_IN_PROGRESS, until it is gone.
 
     :param job_id: the job (templated). :param force: delete an IN_PROGRESS job too.
@@ -263,49 +214,14 @@ class AwsIoTDeleteJobOperator(AwsIoTConnectionMixin):
 
     template_fields: Sequence[str] = ("job_id", *AwsIoTConnectionMixin.aws_template_fields)
 
-    def __init__(
-        self,
-        *,
-        job_id: str,
-        force: bool = False,
-        namespace_id: str | None = None,
-        poll_interval: float = 5.0,
-        timeout: float | Any = 1800.0,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *, namespace_id: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        validate_interval(poll_interval, "poll_interval")
-        self.job_id = job_id
-        self.force = force
         self.namespace_id = namespace_id
-        self.poll_interval = poll_interval
-        self.timeout = timeout
 
-    def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_iot_jobs.jobs import ErrorKind, IoTJobsError, JobServiceError
-
-        job_id = rules.validate_id(self.job_id)
-        namespace = (
-            None if self.namespace_id in (None, "") else rules.validate_id(self.namespace_id, "namespace_id")
-        )
-        deadline = time.time() + parse_duration_seconds(self.timeout, "timeout")
-        with fail_fast_on_permanent_errors():
-            with absent_ok(self.log, f"job {job_id}"):
-                self.hook.delete_job(job_id, force=bool(self.force), namespace_id=namespace)
-            while True:
-                try:
-                    status = self.hook.describe_job(job_id)["job"].get("status")
-                except JobServiceError as err:
-                    if err.kind is not ErrorKind.NOT_FOUND:
-                        raise
-                    self.log.info("job %s deleted", job_id)
-                    return {"job_id": job_id, "deleted": True}
-                if time.time() >= deadline:
-                    raise IoTJobsError(
-                        f"job {job_id} is still {status} after the timeout; AWS has not deleted it yet"
-                    )
-                self.log.info("job %s is %s; waiting for the deletion", job_id, status)
-                time.sleep(min(float(self.poll_interval), max(deadline - time.time(), 0.1)))
+    def delete_options(self) -> dict[str, Any]:
+        if self.namespace_id in (None, ""):
+            return {}
+        return {"namespace_id": rules.validate_id(self.namespace_id, "namespace_id")}
 
 
 class AwsIoTAssociateTargetsOperator(AwsIoTConnectionMixin):
@@ -447,20 +363,6 @@ class AwsIoTDeleteJobExecutionOperator(AwsIoTConnectionMixin):
         return {"job_id": job_id, "thing_name": thing, "execution_number": number, "deleted": True}
 
 
-#: the fields of a job template compared with the declaration (DescribeJobTemplate's answer)
-TEMPLATE_FIELDS = (
-    "description",
-    "document",
-    "documentSource",
-    "presignedUrlConfig",
-    "jobExecutionsRolloutConfig",
-    "abortConfig",
-    "timeoutConfig",
-    "jobExecutionsRetryConfig",
-    "maintenanceWindows",
-)
-
-
 class AwsIoTJobTemplateOperator(AwsIoTConnectionMixin):
     """Ensures a job template exists as declared, or is gone (``state="absent"``).
 
@@ -559,34 +461,11 @@ class AwsIoTJobTemplateOperator(AwsIoTConnectionMixin):
                 return clean(self.hook.describe_job_template(template_id))
         differences = template_differences(held, body)
         if differences:
-            from airflow.sdk.exceptions import AirflowFailException
-
-            raise AirflowFailException(
-                f"job_template_id: template {template_id!r} already exists with a different definition "
-                f"({'; '.join(differences)}). AWS IoT job templates cannot be changed: delete it "
-                "(state='absent') and create it again, or declare a new job_template_id"
+            raise immutable_template(
+                "job_template_id",
+                template_id,
+                differences,
+                "delete it (state='absent') and create it again, or declare a new job_template_id",
             )
         self.log.info("job template %s is as declared; nothing sent", template_id)
         return held
-
-
-def template_differences(held: Mapping[str, Any], declared: Mapping[str, Any]) -> list[str]:
-    """``field: held → declared`` for each template field that differs (documents compared as JSON)."""
-
-    def normal(key: str, value: Any) -> Any:
-        if key == "document" and isinstance(value, str) and value:
-            with contextlib.suppress(ValueError):
-                return json.loads(value)
-        return value or None
-
-    found = []
-    for key in TEMPLATE_FIELDS:
-        was, wanted = normal(key, held.get(key)), normal(key, declared.get(key))
-        if was != wanted:
-            found.append(f"{key}: {_short(was)} → {_short(wanted)}")
-    return found
-
-
-def _short(value: Any) -> str:
-    text = json.dumps(value, default=str, sort_keys=True) if value is not None else "unset"
-    return text if len(text) <= 80 else text[:77] + "…"

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from airflow_iot_jobs.operators.aws_iot_base import AwsIoTConnectionMixin
-from airflow_iot_jobs.sensors.base import JobThresholdSensor
-from airflow_iot_jobs.validation.aws_iot import min_executions
+from airflow_iot_jobs.sensors.aws_jobs import AwsJobSensorBase
 
 
-class AwsIoTJobSensor(AwsIoTConnectionMixin, JobThresholdSensor):
-    """Waits on an AWS IoT job until it crosses its thresholds (over ``jobProcessDetails``); a job its abort config
-    cancelled is a failure that says so.
+class AwsIoTJobSensor(AwsIoTConnectionMixin, AwsJobSensorBase):
+    """Waits on an AWS IoT job until it crosses its thresholds (``DescribeJob``'s ``jobProcessDetails``); a job its
+    abort config cancelled is a failure that says so.
 
     :param job_id: the job to watch (templated).
     :param continuous_min_executions: for a CONTINUOUS job (it never ends): judge the thresholds over the
@@ -20,8 +17,4 @@ class AwsIoTJobSensor(AwsIoTConnectionMixin, JobThresholdSensor):
     Plus the connection parameters ``aws_conn_id``, ``region_name``, ``verify``, ``botocore_config``.
     """
 
-    template_fields = (*JobThresholdSensor.template_fields, *AwsIoTConnectionMixin.aws_template_fields)
-
-    def __init__(self, *, continuous_min_executions: int | None = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.settle_after = min_executions(continuous_min_executions)
+    template_fields = (*AwsJobSensorBase.template_fields, *AwsIoTConnectionMixin.aws_template_fields)

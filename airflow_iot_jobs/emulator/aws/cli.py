@@ -46,6 +46,14 @@ def parents(shared: SharedParents) -> list[argparse.ArgumentParser]:
         "the account's default quotas, the same for every tier name: 10 requests per second per control-plane "
         "jobs API (ThrottlingException) and 100 active jobs",
     )
+    aws.add_argument(
+        "--device-management-auth",
+        choices=("none", "iam", "cognito"),
+        default="none",
+        help="authorization of the softchef Job API under /device-management/prod: none (the construct's "
+        "default), iam (SigV4 for execute-api with the emulator's key) or cognito (the ID token printed as "
+        "device_management_id_token, in Authorization)",
+    )
     return [shared.listen, aws, shared.fleet, shared.faults]
 
 
@@ -64,5 +72,6 @@ def start(args: argparse.Namespace) -> AwsIoTEmulator:
         aws_secret_access_key=args.secret_access_key,
         max_active_jobs=max_active_jobs(args),
         tier=args.tier,
+        device_management_auth=args.device_management_auth,
         **options,
     ).start()

@@ -8,6 +8,8 @@ import string
 from collections.abc import Iterable
 from typing import Any
 
+from airflow_iot_jobs.emulator.aws.device_management_api import PREFIX as DEVICE_MANAGEMENT_PREFIX
+from airflow_iot_jobs.emulator.aws.device_management_api import DeviceManagementApi
 from airflow_iot_jobs.emulator.aws.errors import AwsError
 from airflow_iot_jobs.emulator.aws.models import MAX_ACTIVE_JOBS, AwsIoTState
 from airflow_iot_jobs.emulator.aws.responses import AwsApp, ControlPlane, DataPlane
@@ -16,7 +18,7 @@ from airflow_iot_jobs.emulator.aws.things import Registry
 from airflow_iot_jobs.emulator.aws.wire import signing_name
 from airflow_iot_jobs.emulator.base import Emulator
 from airflow_iot_jobs.emulator.clock import Clock
-from airflow_iot_jobs.emulator.dispatch import signed_for
+from airflow_iot_jobs.emulator.dispatch import path_prefix, signed_for
 from airflow_iot_jobs.emulator.faults import DEFAULT_FAULT_KINDS
 from airflow_iot_jobs.emulator.http import Request
 from airflow_iot_jobs.emulator.throttle import AWS_MAX_ACTIVE_JOBS, aws_throttle, check_tier, tier_limits
@@ -63,6 +65,7 @@ class AwsIoTEmulator(Emulator):
         fault_match: str | None = None,
         fault_max_consecutive: int | None = None,
         tier: str | None = None,
+        device_management_auth: str = "none",
     ) -> None:
         """``max_active_jobs``: IN_PROGRESS jobs allowed (default 1000; with a tier 100). ``tier`` (any of ``F1``,
         ``S1``, ``S2``, ``S3``; default None: no throttling): the account's default quotas, the same for every name:
@@ -108,13 +111,21 @@ class AwsIoTEmulator(Emulator):
         self.jobs_data = AwsApp(
             "iot-jobs-data", self.state, self.verifier, DataPlane(self.state, self.control).handlers()
         )
+        # The softchef Job API (API Gateway + Lambdas) over the same operations, under its own path prefix.
+        self.device_management = DeviceManagementApi(
+            self.control.handlers(), self.state.lock, self.verifier, region, device_management_auth
+        )
+        self.mount(self.device_management, path_prefix(DEVICE_MANAGEMENT_PREFIX))
         # Both planes share paths (/things/{thingName}/jobs/...): the SigV4 credential scope's service picks one.
         self.mount(self.jobs_data, signed_for(signing_name("iot-jobs-data")))
         self.mount(self.iot, signed_for(signing_name("iot")))
         self.mount(self.iot)  # unsigned or foreign requests: the front door's 403 in iot's envelope
 
     def fault_applies(self, request: Request) -> bool:
-        """Faults hit only requests whose signature checks out (a bad signature is always answered 403)."""
+        """Faults hit only requests whose signature checks out (a bad signature is always answered 403); on the
+        Job API, only requests that pass its authorization."""
+        if path_prefix(DEVICE_MANAGEMENT_PREFIX)(request):
+            return self.device_management.authorized(request)
         try:
             self.verifier.verify(request)
         except AwsError:
@@ -128,14 +139,36 @@ class AwsIoTEmulator(Emulator):
             "password": self.aws_secret_access_key,
             "extra": {"region_name": self.region, "endpoint_url": self.endpoint},
         }
+        api = self.device_management
+        device_management = {
+            "conn_type": "iot_device_management_api",
+            "host": self.device_management_api_url,
+            "extra": {"auth": api.auth, "region": self.region},
+        }
+        if api.auth == "iam":
+            device_management["login"] = self.aws_access_key_id
+            device_management["password"] = self.aws_secret_access_key
+        elif api.auth == "cognito":
+            device_management["password"] = api.id_token
         return {
             "region": self.region,
             "account_id": self.account_id,
             "aws_access_key_id": self.aws_access_key_id,
             "aws_secret_access_key": self.aws_secret_access_key,
             "jobs_data_endpoint": self.endpoint,
-            "airflow_env": {"AIRFLOW_CONN_AWS_DEFAULT": json.dumps(connection)},
+            "device_management_api_url": self.device_management_api_url,
+            "device_management_auth": api.auth,
+            **({"device_management_id_token": api.id_token} if api.id_token else {}),
+            "airflow_env": {
+                "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(connection),
+                "AIRFLOW_CONN_IOT_DEVICE_MANAGEMENT_API_DEFAULT": json.dumps(device_management),
+            },
         }
+
+    @property
+    def device_management_api_url(self) -> str:
+        """The Job API's base URL, stage included (API Gateway's ``https://{id}.execute-api.../prod``)."""
+        return self.endpoint + DEVICE_MANAGEMENT_PREFIX
 
     def info_settings(self) -> dict[str, Any]:
         return {
