@@ -208,6 +208,21 @@ def test_poll_intervals(harness, targets, field, value, data):
     refused(targets, lambda: harness.fuzz.waiting[kind](**{field: value}), field)
 
 
+def test_the_backends_own_invalid_inputs(harness, targets):
+    """The backend's own parameters the harness lists (``FuzzInputs.invalid``): each refused naming its field,
+    with no request."""
+    cases = harness.fuzz.invalid
+    if not cases:
+        pytest.skip(
+            f"the {harness.name} harness lists no own invalid inputs (see tests/backends/{harness.name}/)"
+        )
+    for case, (build, overrides, field) in cases.items():
+        try:
+            refused(targets, lambda: build(**overrides), field)  # noqa: B023 - called at once
+        except AssertionError as err:
+            raise AssertionError(f"{case}: {err}") from None
+
+
 @pytest.mark.parametrize("field", ["max_poll_interval"])
 def test_poll_interval_that_is_a_word(harness, targets, field):
     refused(targets, lambda: next(iter(harness.fuzz.jobs.values()))(**{field: "soon"}), field)

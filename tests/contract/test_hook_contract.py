@@ -43,29 +43,29 @@ def test_the_hook_is_built_from_hook_params(harness: BackendHarness, fleet):
 def test_progress_counts_every_targeted_device_until_the_job_ends(harness: BackendHarness, fleet):
     targeted = harness.matching(fleet)
     assert targeted > 50
-    harness.launch(fleet, "contract-progress", action="ping")
+    job = harness.launch(fleet, "contract-progress", action="ping")
     hook = harness.hook()
-    first = hook.progress("contract-progress")
-    assert first.job_id == "contract-progress" and first.targeted in (0, targeted)
+    first = hook.progress(job)
+    assert first.job_id == job and first.targeted in (0, targeted)
     assert first.succeeded + first.failed + first.running + first.pending <= targeted
 
-    final = wait_terminal(hook, "contract-progress")
+    final = wait_terminal(hook, job)
     failing = final.failed
     assert final.phase is JobPhase.COMPLETED or final.phase.terminal
     assert (final.targeted, final.succeeded + final.failed) == (targeted, targeted)
     assert 0 < failing < targeted, "about a tenth of the fleet fails: some devices must fail"
     assert final.running == final.pending == 0
-    assert final.to_dict()["job_id"] == "contract-progress"
+    assert final.to_dict()["job_id"] == job
 
 
 def test_aprogress_agrees_with_progress(harness: BackendHarness, fleet):
-    harness.launch(fleet, "contract-async", action="ping")
-    final = wait_terminal(harness.hook(), "contract-async")
+    job = harness.launch(fleet, "contract-async", action="ping")
+    final = wait_terminal(harness.hook(), job)
 
     async def read() -> JobProgress:
         hook = harness.hook()
         try:
-            return await hook.aprogress("contract-async")
+            return await hook.aprogress(job)
         finally:
             await hook.aclose()
 
@@ -80,15 +80,15 @@ def test_aprogress_agrees_with_progress(harness: BackendHarness, fleet):
 
 
 def test_failed_devices_name_each_device_and_its_error(harness: BackendHarness, fleet):
-    harness.launch(fleet, "contract-failed", action="ping")
-    final = wait_terminal(harness.hook(), "contract-failed")
+    job = harness.launch(fleet, "contract-failed", action="ping")
+    final = wait_terminal(harness.hook(), job)
     assert final.failed > 5
 
-    failures = harness.hook().failed_devices("contract-failed", limit=5)
+    failures = harness.hook().failed_devices(job, limit=5)
     assert len(failures) == 5
     assert len({failure.device_id for failure in failures}) == 5
     assert all(failure.device_id and failure.code for failure in failures)
-    everything = harness.hook().failed_devices("contract-failed", limit=10_000)
+    everything = harness.hook().failed_devices(job, limit=10_000)
     assert len(everything) == final.failed
 
 
@@ -99,28 +99,28 @@ def test_cancel_ends_a_running_job_and_returns_its_progress(
     if not harness.supports_cancel:
         pytest.skip(f"{harness.backend.name} cannot cancel a job")
     emulator = make_emulator(devices=300, speed=0.5, offline_rate=0.0)
-    harness.launch(emulator, "contract-cancel", action="reboot")
+    job = harness.launch(emulator, "contract-cancel", action="reboot")
 
     if asynchronous:
 
         async def cancel() -> JobProgress:
             hook = harness.hook()
             try:
-                return await hook.acancel("contract-cancel")
+                return await hook.acancel(job)
             finally:
                 await hook.aclose()
 
         progress = asyncio.run(cancel())
     else:
-        progress = harness.hook().cancel("contract-cancel")
+        progress = harness.hook().cancel(job)
 
     # (IoT Central's cancel is a stop: the job is paused, resumable, and no longer holds a slot)
-    assert progress.job_id == "contract-cancel"
+    assert progress.job_id == job
     assert progress.phase is JobPhase(harness.cancelled_phase)
     assert progress.terminal is progress.phase.terminal
-    assert harness.remote_status(emulator, "contract-cancel")["phase"] == harness.cancelled_phase
-    assert harness.hook().progress("contract-cancel").phase is JobPhase(harness.cancelled_phase)
-    assert harness.requests(emulator, "cancel", suffix="contract-cancel") == 1
+    assert harness.remote_status(emulator, job)["phase"] == harness.cancelled_phase
+    assert harness.hook().progress(job).phase is JobPhase(harness.cancelled_phase)
+    assert harness.requests(emulator, "cancel", suffix=job) == 1
     assert progress.succeeded + progress.failed < progress.targeted or progress.targeted == 0, (
         "it ran to its end"
     )
@@ -139,9 +139,9 @@ def test_count_devices_counts_what_a_target_selects(harness: BackendHarness, fle
     )
     total = harness.matching(fleet)
     assert hook.count_devices(everything) == total > 0
-    harness.launch(fleet, "contract-count", devices={"site": "ams"}, action="ping")
+    job = harness.launch(fleet, "contract-count", devices={"site": "ams"}, action="ping")
     assert hook.count_devices(some) == harness.matching(fleet, {"site": "ams"})
-    assert 0 < hook.count_devices(some) == wait_terminal(hook, "contract-count").targeted < total
+    assert 0 < hook.count_devices(some) == wait_terminal(hook, job).targeted < total
 
 
 def test_an_unknown_job_is_not_found(harness: BackendHarness, fleet):

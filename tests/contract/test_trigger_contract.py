@@ -52,27 +52,27 @@ def test_serialize_rebuild_round_trip_carries_no_secret(harness, make_emulator):
 
 
 def test_trigger_waits_until_success(harness, emulator):
-    harness.launch(emulator, "trig-ok", devices={"site": "ams"}, action="ping")
-    event = first_event(make_trigger(harness, "trig-ok"))
+    job = harness.launch(emulator, "trig-ok", devices={"site": "ams"}, action="ping")
+    event = first_event(make_trigger(harness, job))
     assert event["status"] == "success"
-    assert event["progress"]["job_id"] == "trig-ok"
+    assert event["progress"]["job_id"] == job
     assert event["progress"]["succeeded"] == event["progress"]["targeted"] > 0
 
 
 def test_trigger_deadline_yields_timeout(harness, make_emulator):
     emulator = make_emulator(devices=200, speed=0.5, offline_rate=0.0)
-    harness.launch(emulator, "slow", action="reboot")
+    job = harness.launch(emulator, "slow", action="reboot")
     started = time.monotonic()
-    event = first_event(make_trigger(harness, "slow", end_time=time.time() + 1.0))
+    event = first_event(make_trigger(harness, job, end_time=time.time() + 1.0))
     assert event["status"] == "timeout"
     assert time.monotonic() - started < 10
-    assert event["progress"]["job_id"] == "slow"
+    assert event["progress"]["job_id"] == job
 
 
 def test_trigger_rebuilt_in_a_fresh_event_loop_finishes_the_same_job(harness, make_emulator):
     emulator = make_emulator(devices=300, speed=5.0, offline_rate=0.0)
-    harness.launch(emulator, "restart")
-    trigger = make_trigger(harness, "restart")
+    job = harness.launch(emulator, "restart")
+    trigger = make_trigger(harness, job)
 
     async def interrupted() -> None:
         task = asyncio.create_task(anext(trigger.run()))
@@ -86,16 +86,16 @@ def test_trigger_rebuilt_in_a_fresh_event_loop_finishes_the_same_job(harness, ma
     classpath, kwargs = trigger.serialize()
     event = first_event(harness.backend.trigger_class()(**kwargs))
     assert event["status"] == "success"
-    assert harness.remote_jobs(emulator) == ["restart"]
-    assert harness.remote_status(emulator, "restart")["phase"] == "completed"
+    assert harness.remote_jobs(emulator) == [job]
+    assert harness.remote_status(emulator, job)["phase"] == "completed"
 
 
 def test_failure_verdict_is_returned_not_acted_on(harness, make_emulator):
     emulator = make_emulator(devices=300, speed=3.0, failure_rate=0.5, offline_rate=0.0)
-    harness.launch(emulator, "bad", action="reboot")
-    event = first_event(make_trigger(harness, "bad", failure_threshold="5%", cancel_on_kill=True))
+    job = harness.launch(emulator, "bad", action="reboot")
+    event = first_event(make_trigger(harness, job, failure_threshold="5%", cancel_on_kill=True))
     assert event["status"] == "failure" and "failure_threshold" in event["reason"]
-    assert harness.remote_status(emulator, "bad")["phase"] == "running", "cancelling is the task's decision"
+    assert harness.remote_status(emulator, job)["phase"] == "running", "cancelling is the task's decision"
 
 
 @pytest.mark.parametrize("cancel_on_kill", [True, False])
@@ -103,12 +103,12 @@ def test_on_kill_cancels_only_when_asked(harness, make_emulator, cancel_on_kill)
     if cancel_on_kill and not harness.supports_cancel:
         pytest.skip(f"{harness.backend.name} cannot cancel a job")
     emulator = make_emulator(devices=300, speed=0.5, offline_rate=0.0)
-    harness.launch(emulator, "killed", action="reboot")
-    trigger = make_trigger(harness, "killed", cancel_on_kill=cancel_on_kill)
+    job = harness.launch(emulator, "killed", action="reboot")
+    trigger = make_trigger(harness, job, cancel_on_kill=cancel_on_kill)
     asyncio.run(trigger.cleanup())
-    assert harness.remote_status(emulator, "killed")["phase"] != harness.cancelled_phase
+    assert harness.remote_status(emulator, job)["phase"] != harness.cancelled_phase
     asyncio.run(trigger.on_kill())
-    assert (harness.remote_status(emulator, "killed")["phase"] == harness.cancelled_phase) is cancel_on_kill
+    assert (harness.remote_status(emulator, job)["phase"] == harness.cancelled_phase) is cancel_on_kill
 
 
 def test_unknown_job_yields_error_event(harness, emulator):

@@ -52,7 +52,7 @@ class BackendHarness(ABC):
       requests (IoT Central's cancel is ``POST /api/jobs/{id}/stop``, its resume ``POST /api/jobs/{id}/resume``);
     * ``codes`` — the service's words the suites look for in logs and errors: ``"already_exists_status"`` (int),
       ``"not_found"``, ``"unauthorized"``, ``"throttled"``, ``"busy"``, ``"busy_message"``; and the HTTP statuses
-      the emulator answers with: ``"unauthorized_status"``, ``"throttled_status"``, ``"busy_status"`` (401 / 429 /
+      the emulator answers with (``"already_exists_status"`` is ``None`` with ``service_ids``): ``"unauthorized_status"``, ``"throttled_status"``, ``"busy_status"`` (401 / 429 /
       429 on Azure; AWS IoT: 403, 400 ``ThrottlingException``, 410 ``LimitExceededException``);
     * ``canaries`` — name -> secret the secrets suite hunts for (keys, SAS tokens);
       ``logged_secrets`` — the labels :meth:`log_connection_secrets` logs (each must show as ``***``);
@@ -60,6 +60,12 @@ class BackendHarness(ABC):
       backend's own parameters;
     * ``cancelled_phase`` — the phase a cancel leaves a job in, as :meth:`remote_status` and the hook's
       :class:`~airflow_iot_jobs.jobs.JobPhase` spell it ("cancelled"; IoT Central's cancel is a stop: "paused");
+    * ``service_ids`` — the service picks the job ids (a uuid) and the create call does not answer one: the
+      operator marks the job with the task instance's marker (the derived id) and searches for it before and after
+      its create call, so a re-sent create is never refused (``codes["already_exists_status"]`` is ``None``) and a
+      re-attach is a search that finds the job, with no second create call (:meth:`reattaches`); the harness names
+      its own jobs (:meth:`launch`, :meth:`raw_create`) by the same kind of marker (:meth:`jobs_named`), and
+      ``requests(route, suffix=...)`` matches a job's id or the beginning of its marker;
     * ``supports_start_time`` — job operators take ``start_time`` (a job that starts later);
     * ``abort_overrides`` — job operator keywords under which the service itself aborts (cancels) a job once a
       fifth of its devices failed (AWS IoT: ``abort_config``), or ``None``: the backend has no abort criteria the
@@ -70,7 +76,7 @@ class BackendHarness(ABC):
       ``has_cancel_operator`` — the backend has a cancel operator (:meth:`cancel_operator`).
 
     Methods with a default a harness may override: :meth:`failing_fleet` (emulator options for a fleet where some
-    devices fail).
+    devices fail), :meth:`jobs_named` and :meth:`reattaches` (``service_ids``).
     """
 
     name: ClassVar[str]
@@ -86,6 +92,7 @@ class BackendHarness(ABC):
     supports_start_time: ClassVar[bool] = True
     abort_overrides: ClassVar[dict[str, Any] | None] = None
     has_cancel_operator: ClassVar[bool] = True
+    service_ids: ClassVar[bool] = False
 
     # ------------------------------------------------------------------------------------------ the backend
 
@@ -191,9 +198,21 @@ class BackendHarness(ABC):
         """Let ``seconds`` of a held emulator's time pass at once."""
         emulator.timeline.clock.advance(seconds)
 
+    def jobs_named(self, emulator: Any, name: str) -> list[str]:
+        """The ids of the jobs the emulator holds that :meth:`launch` / :meth:`raw_create` made for ``name``: the
+        job ``name`` itself where job ids are the client's; with ``service_ids``, every job marked ``name``."""
+        return [name] if name in self.remote_jobs(emulator) else []
+
+    def reattaches(self, emulator: Any) -> int:
+        """How many launches met the job an earlier attempt created instead of creating another, as the request
+        log shows it: create calls answered ``already_exists_status``. (``service_ids``: marker searches that found
+        the job; see the harness.)"""
+        return self.requests(emulator, "create", self.codes["already_exists_status"])
+
     @abstractmethod
-    def launch(self, emulator: Any, job_id: str, **options: Any) -> None:
-        """Create a typical device job directly through the hook (a job the suites did not start with a DAG)."""
+    def launch(self, emulator: Any, job_id: str, **options: Any) -> str:
+        """Create a typical device job directly through the hook (a job the suites did not start with a DAG);
+        return its id (``job_id`` itself, or the id the service gave it with ``service_ids``)."""
 
     @abstractmethod
     def cancel_remote(self, emulator: Any, job_id: str) -> None:
@@ -255,7 +274,9 @@ class FuzzInputs:
     * ``jobs``: kind -> builder of job operators; ``sensor``, ``cancel``: builders (keywords override the
       typical values; an invalid value slips through as a quick launch that does not wait);
     * ``timeouts`` / ``max_devices``: kind -> builder of the operators that take ``timeout`` / ``max_devices``;
-    * ``bad_job_ids``: ids the service refuses (written from its documentation, not the provider's code).
+    * ``bad_job_ids``: ids the service refuses (written from its documentation, not the provider's code);
+    * ``invalid``: optional, the backend's own invalid inputs the contract suite checks too: case ->
+      ``(builder, overrides, field)`` (the error must name ``field``, and no request may be sent).
     """
 
     def __init__(
@@ -268,6 +289,7 @@ class FuzzInputs:
         max_devices: dict[str, Callable[..., Any]],
         bad_job_ids: Any,
         targets: Callable[[], Any],
+        invalid: dict[str, tuple[Callable[..., Any], dict[str, Any], str]] | None = None,
     ) -> None:
         self.jobs = jobs
         self.sensor = sensor
@@ -277,6 +299,7 @@ class FuzzInputs:
         self.max_devices = max_devices
         self.bad_job_ids = bad_job_ids
         self.targets = targets  # a context manager: the emulator (and stand-ins) that must see zero requests
+        self.invalid = invalid or {}
 
 
 def emulator_fixture(harness: BackendHarness, monkeypatch: Any) -> Iterator[Callable[..., Any]]:
@@ -299,11 +322,18 @@ def emulator_fixture(harness: BackendHarness, monkeypatch: Any) -> Iterator[Call
 
 def _harnesses() -> list[BackendHarness]:
     from tests.harness.aws import AWS_HARNESS
+    from tests.harness.device_management_api import DEVICE_MANAGEMENT_API_HARNESS
     from tests.harness.iotcentral import IOTCENTRAL_HARNESS
     from tests.harness.iothub import IOTHUB_HARNESS
     from tests.harness.iothub_manager import IOTHUB_MANAGER_HARNESS
 
-    return [IOTHUB_HARNESS, IOTCENTRAL_HARNESS, AWS_HARNESS, IOTHUB_MANAGER_HARNESS]
+    return [
+        IOTHUB_HARNESS,
+        IOTCENTRAL_HARNESS,
+        AWS_HARNESS,
+        IOTHUB_MANAGER_HARNESS,
+        DEVICE_MANAGEMENT_API_HARNESS,
+    ]
 
 
 HARNESSES: list[BackendHarness] = _harnesses()

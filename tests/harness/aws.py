@@ -362,7 +362,7 @@ class AwsHarness(BackendHarness):
             if all(thing.attributes.get(tag) == str(value) for tag, value in selection.items())
         )
 
-    def launch(self, emulator: Any, job_id: str, **options: Any) -> None:
+    def launch(self, emulator: Any, job_id: str, **options: Any) -> str:
         from airflow_iot_jobs.hooks.aws_iot import AwsIoTJobsHook
 
         group = emulator.registry.arn("thinggroup", group_of(options.get("devices", "*")))
@@ -371,6 +371,7 @@ class AwsHarness(BackendHarness):
             targets=[group],
             document=json.dumps(document(options.get("action", "ping"))),
         )
+        return job_id
 
     def cancel_remote(self, emulator: Any, job_id: str) -> None:
         with emulator.lock:  # what a user's CancelJob from the console does

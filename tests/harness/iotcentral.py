@@ -304,7 +304,7 @@ class IoTCentralHarness(BackendHarness):
             and all(doc["cloudProperties"].get(tag) == value for tag, value in selection.items())
         )
 
-    def launch(self, emulator: Any, job_id: str, **options: Any) -> None:
+    def launch(self, emulator: Any, job_id: str, **options: Any) -> str:
         from airflow_iot_jobs.hooks.iotcentral import IoTCentralHook
         from airflow_iot_jobs.operators.iotcentral import filter_group_id
 
@@ -313,6 +313,7 @@ class IoTCentralHarness(BackendHarness):
         hook = IoTCentralHook()
         hook.put_device_group(group, {"displayName": "contract suites", "filter": selection})
         hook.create_job(job_id, {"group": group, "data": command(options.get("action", "ping"))})
+        return job_id
 
     def cancel_remote(self, emulator: Any, job_id: str) -> None:
         emulator.state.stop(job_id)  # what a user's Stop in the application does

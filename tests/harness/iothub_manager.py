@@ -326,12 +326,13 @@ class IoTHubManagerHarness(BackendHarness):
             return len(docs)
         return sum(1 for doc in docs if all(doc["tags"].get(tag) == value for tag, value in devices.items()))
 
-    def launch(self, emulator: Any, job_id: str, **options: Any) -> None:
+    def launch(self, emulator: Any, job_id: str, **options: Any) -> str:
         from airflow_iot_jobs.hooks.iothub_manager import IoTHubManagerHook
 
         IoTHubManagerHook().create_device_method_job(
             job_id, condition(options.get("devices", "*")), options.get("action", "ping")
         )
+        return job_id
 
     def cancel_remote(self, emulator: Any, job_id: str) -> None:
         emulator.state.cancel_job(job_id)
