@@ -215,18 +215,37 @@ class DeviceManagementApiHook(ExecutionFailures, ConnectionHttpJobsHook):
         yield Call("PUT", _path("jobs", job_id, "cancel"), json={})
         return (yield from self.progress_flow(job_id))
 
+    async def aactive_jobs(self) -> int | None:
+        """The IN_PROGRESS jobs (what AWS's active-jobs limit counts), from ``GET /jobs?status=IN_PROGRESS``."""
+        return await self.arun(self._active_jobs_flow())
+
+    def _active_jobs_flow(self) -> Flow[int]:
+        params, total, seen = {"status": "IN_PROGRESS"}, 0, set()
+        while True:
+            page = (yield Call("GET", "/jobs", params=params)).json()
+            total += len(page.get("jobs") or [])
+            token = page.get("nextToken")
+            if not token or token in seen:
+                return total
+            seen.add(token)
+            params["nextToken"] = token
+
     def count_devices(self, target: list[str], at_most: int | None = None) -> int:
-        """The things that thing and thing-group ARNs select. Thing ARNs are counted as they are; a thing group
-        needs ``aws_conn_id`` (the Job API has no route that lists a group's things)."""
-        groups = [arn for arn in target if arn.split(":", 5)[-1].startswith("thinggroup/")]
+        """The things that thing and thing-group ARNs select (see :meth:`expand_targets`)."""
+        return len(self.expand_targets(target, at_most))
+
+    def expand_targets(self, targets: list[str], at_most: int | None = None) -> set[str]:
+        """Thing names of thing and thing-group ARNs. Thing ARNs are read as they are; a thing group needs
+        ``aws_conn_id`` (the Job API has no route that lists a group's things)."""
+        groups = [arn for arn in targets if arn.split(":", 5)[-1].startswith("thinggroup/")]
         if not groups:
-            return len({arn.rsplit("/", 1)[-1] for arn in target})
+            return {arn.rsplit("/", 1)[-1] for arn in targets}
         if not self.aws_conn_id:
             raise ValueError(
                 "targets: the Device Management API cannot list the things of a thing group; name aws_conn_id "
                 "(an aws connection allowed iot:ListThingsInThingGroup) to count them"
             )
-        return len(self._aws_hook(self.aws_conn_id).expand_targets(target, at_most))
+        return self._aws_hook(self.aws_conn_id).expand_targets(targets, at_most)
 
     def can_count(self, target: list[str]) -> bool:
         """``count_devices`` can answer for these targets (thing ARNs only, or a connection that reads groups)."""

@@ -186,8 +186,8 @@ def test_aactive_jobs_counts_the_jobs_that_hold_a_launch_slot(harness: BackendHa
         assert harness.name == "aws", f"{harness.name} should count its active jobs"
         return
     assert asyncio.run(count()) == 0
-    harness.launch(emulator, "contract-active-1")
+    first = harness.launch(emulator, "contract-active-1")
     harness.launch(emulator, "contract-active-2")  # held: both stay active
     assert asyncio.run(count()) == 2
-    harness.cancel_remote(emulator, "contract-active-1")
+    harness.cancel_remote(emulator, first)
     assert asyncio.run(count()) == 1
