@@ -228,6 +228,13 @@ class BackendHarness(ABC):
 
     # ------------------------------------------------------------------------------------------ operators
 
+    def rollout_job(self, **overrides: Any) -> tuple[type, dict[str, Any]]:
+        """The class and keywords of :meth:`job_operator` (a rollout makes one such operator per wave)."""
+        operator = self.job_operator(task_id="rollout_probe", **overrides)
+        kwargs = dict(operator._BaseOperator__init_kwargs)
+        kwargs.pop("task_id", None)
+        return type(operator), kwargs
+
     @abstractmethod
     def job_operator(self, task_id: str = "job", **overrides: Any) -> Any:
         """A typical device job. Neutral keywords: ``devices`` ("*" or tag -> value, templates allowed),
