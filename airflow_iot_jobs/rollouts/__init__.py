@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from airflow_iot_jobs.jobs import is_template
 from airflow_iot_jobs.rollouts.waves import parse_waves
 
 if TYPE_CHECKING:
@@ -85,6 +86,7 @@ def fleet_rollout(
     max_devices: int | None = None,
     dry_run: bool | str = False,
     rollout_key: str | None = None,
+    wave_count: int | None = None,
 ) -> TaskGroup:
     """A staged rollout of one device job, as a task group of the DAG being defined.
 
@@ -110,6 +112,9 @@ def fleet_rollout(
     :param dry_run: plan only: resolve the target, log and push the wave plan, create no job (templated).
     :param rollout_key: orders the devices into waves; default ``<dag_id>.<group_id>``, so every run of the DAG
         puts the same devices in the same waves.
+    :param wave_count: with ``waves`` given as a template (``"{{ params.waves }}"``, rendered by the plan into a
+        list or a comma-separated string): the number of wave tasks the grid shows; the rendered list must have
+        that many waves.
     """
     from airflow.sdk import TaskGroup
     from airflow.sdk.definitions._internal.contextmanager import DagContext
@@ -121,7 +126,18 @@ def fleet_rollout(
         rollout_class,
     )
 
-    specs = parse_waves(list(waves), wave_tag)
+    if isinstance(waves, str) and is_template(waves):
+        if not isinstance(wave_count, int) or isinstance(wave_count, bool) or wave_count < 1:
+            raise ValueError(
+                "wave_count: waves given as a template need wave_count, the number of wave tasks"
+            )
+        labels_of = [f"wave {i + 1} of {wave_count}" for i in range(wave_count)]
+    else:
+        specs = parse_waves(list(waves), wave_tag)
+        if wave_count is not None and wave_count != len(specs):
+            raise ValueError(f"wave_count: {wave_count}, but waves lists {len(specs)}")
+        wave_count = len(specs)
+        labels_of = [f"wave {i + 1} of {len(specs)} ({spec.label})" for i, spec in enumerate(specs)]
     backend = getattr(job, "backend", None)
     if backend is None or not hasattr(job, "build_request"):
         raise ValueError(
@@ -132,16 +148,16 @@ def fleet_rollout(
         raise ValueError("job_kwargs: job_id is derived per wave (each wave's task instance owns its job)")
     if target is not None:
         kwargs[target_keyword(backend, target)] = target
-    thresholds = per_wave_thresholds(wave_thresholds, len(specs))
+    thresholds = per_wave_thresholds(wave_thresholds, wave_count)
     dag = DagContext.get_current()
     key = rollout_key or f"{dag.dag_id if dag else ''}.{group_id}"
-    labels = tuple(f"wave {i + 1} of {len(specs)} ({spec.label})" for i, spec in enumerate(specs))
+    labels = tuple(labels_of)
     prefix = f"{group_id}."
-    wave_ids = tuple(f"{prefix}wave_{i + 1}" for i in range(len(specs)))
+    wave_ids = tuple(f"{prefix}wave_{i + 1}" for i in range(wave_count))
     rollout = Rollout(
         group_id=group_id,
         key=key,
-        waves=tuple(waves),
+        waves=waves if isinstance(waves, str) else tuple(waves),
         wave_tag=wave_tag,
         labels=labels,
         thresholds=tuple(thresholds),
@@ -151,14 +167,12 @@ def fleet_rollout(
     )
     operator = rollout_class(job)
 
-    with TaskGroup(
-        group_id=group_id, tooltip=f"staged rollout: {', '.join(s.label for s in specs)}"
-    ) as group:
+    with TaskGroup(group_id=group_id, tooltip=f"staged rollout in {wave_count} waves") as group:
         plan = operator(task_id="plan", **{**kwargs, "dry_run": True})
         plan.rollout, plan.wave_index = rollout, None
-        gates: list[tuple[str, str]] = []
+        gates: list[tuple[str, str]] = [(rollout.plan_task_id, "its plan")]
         previous: Any = plan
-        for i in range(len(specs)):
+        for i in range(wave_count):
             wave = operator(
                 task_id=f"wave_{i + 1}",
                 **{**kwargs, **thresholds[i], "dry_run": dry_run},
@@ -168,7 +182,7 @@ def fleet_rollout(
             previous >> wave
             gates.append((wave_ids[i], labels[i]))
             previous = wave
-            if i == len(specs) - 1:
+            if i == wave_count - 1:
                 break
             if soak or health_check:
                 soaked = RolloutSoakOperator(

@@ -24,14 +24,18 @@ DeviceMap = dict[str, Mapping[str, Any] | None]
 
 class Targeting:
     """``devices``: every device the job's own target selects (id -> tags, or None where the backend has none);
-    ``narrow``: make the job target exactly ``device_ids``."""
+    ``context``: what a wave needs besides the ids, kept in the plan; ``narrow``: make the job target exactly
+    ``device_ids``."""
 
     has_tags = False
 
     def devices(self, op: Any, request: dict[str, Any]) -> DeviceMap:
         raise NotImplementedError
 
-    def narrow(self, op: Any, device_ids: list[str]) -> None:
+    def context(self, op: Any, request: dict[str, Any]) -> dict[str, Any]:
+        return {}
+
+    def narrow(self, op: Any, device_ids: list[str], context: dict[str, Any]) -> None:
         raise NotImplementedError
 
 
@@ -47,7 +51,7 @@ class HubTargeting(Targeting):
         rows = self.hub(op).query_devices(f"SELECT * FROM devices{where}")
         return {row["deviceId"]: row.get("tags") or {} for row in rows}
 
-    def narrow(self, op: Any, device_ids: list[str]) -> None:
+    def narrow(self, op: Any, device_ids: list[str], context: dict[str, Any]) -> None:
         op.query_condition, op.device_ids = None, list(device_ids)
 
 
@@ -66,32 +70,25 @@ class CentralTargeting(Targeting):
         op.ensure_filter_group(request)
         return {row["id"]: None for row in op.hook.device_group_devices(request["body"]["group"])}
 
-    def narrow(self, op: Any, device_ids: list[str]) -> None:
+    def narrow(self, op: Any, device_ids: list[str], context: dict[str, Any]) -> None:
         quoted = " OR ".join("$id = '" + d.replace("'", "''") + "'" for d in device_ids)
         op.device_group_id, op.device_filter = None, f"SELECT * FROM devices WHERE {quoted}"
 
 
 class AwsTargeting(Targeting):
-    """Things are named by ARN: the ARN of a thing is its group's ARN with ``thing/<name>`` as the resource."""
-
-    def arns(self, op: Any, request: dict[str, Any]) -> list[str]:
-        return op.target(request)
-
-    def expand(self, op: Any, arns: list[str]) -> set[str]:
-        return op.hook.expand_targets(arns)  # the Device Management API's needs aws_conn_id for thing groups
+    """Things are named by ARN: a thing's ARN is its group's ARN with ``thing/<name>`` as the resource (the plan
+    keeps that prefix, so a wave needs no lookup per thing)."""
 
     def devices(self, op: Any, request: dict[str, Any]) -> DeviceMap:
-        arns = self.arns(op, request)
-        op._rollout_arn_prefix = arns[0].split(":", 5)
-        return {name: None for name in self.expand(op, arns)}
+        # the Device Management API's hook needs aws_conn_id to list a thing group's things
+        return {name: None for name in op.hook.expand_targets(op.target(request))}
 
-    def narrow(self, op: Any, device_ids: list[str]) -> None:
-        prefix = getattr(op, "_rollout_arn_prefix", None)
-        if prefix is None:
-            op.targets = [f"thing/{name}" for name in device_ids]
-            return
-        head = ":".join(prefix[:5])
-        op.targets = [f"{head}:thing/{name}" for name in device_ids]
+    def context(self, op: Any, request: dict[str, Any]) -> dict[str, Any]:
+        head = ":".join(op.target(request)[0].split(":", 5)[:5])
+        return {"thing_arn_prefix": f"{head}:thing/"}
+
+    def narrow(self, op: Any, device_ids: list[str], context: dict[str, Any]) -> None:
+        op.targets = [f"{context['thing_arn_prefix']}{name}" for name in device_ids]
 
 
 TARGETING: dict[str, Targeting] = {

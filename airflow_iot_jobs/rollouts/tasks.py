@@ -29,7 +29,7 @@ class Rollout:
 
     group_id: str
     key: str  # orders the devices: the same waves on every run of this DAG
-    waves: tuple[Any, ...]
+    waves: tuple[Any, ...] | str  # a template string: rendered by the plan
     wave_tag: str | None
     labels: tuple[str, ...]
     thresholds: tuple[dict[str, Any], ...]
@@ -108,7 +108,12 @@ class RolloutMixin(GatedTask):
         from airflow_iot_jobs.rollouts.waves import assign, parse_waves
         from airflow_iot_jobs.waiting import fail_fast_on_permanent_errors
 
-        specs = parse_waves(list(self.rollout.waves), self.rollout.wave_tag)
+        specs = parse_waves(self.rendered_waves(context), self.rollout.wave_tag)
+        if len(specs) != len(self.rollout.wave_task_ids):
+            raise ValueError(
+                f"waves: {len(specs)} waves rendered, but the rollout has {len(self.rollout.wave_task_ids)} wave tasks "
+                "(wave_count)"
+            )
         targeting = self.targeting()
         if any(s.kind == "tag" for s in specs) and not targeting.has_tags:
             raise ValueError(f"waves: {self.backend.name} rollouts take shares or counts, not tag values")  # type: ignore[attr-defined]
@@ -123,7 +128,7 @@ class RolloutMixin(GatedTask):
             "waves": [
                 {
                     "wave": i + 1,
-                    "selection": self.rollout.labels[i],
+                    "selection": spec.label,
                     "kind": spec.kind,
                     "count": len(ids),
                     "devices": ids,
@@ -132,10 +137,27 @@ class RolloutMixin(GatedTask):
                 for i, (spec, ids) in enumerate(zip(specs, waves, strict=True))
             ],
             "not_in_any_wave": left,
+            "targeting": targeting.context(self, request),
         }
         self.log_plan(plan)
         self.check_sizes(plan)
         return plan
+
+    def rendered_waves(self, context: Context) -> list[Any]:
+        """The waves: the list given, or the template rendered (a list, JSON text or ``"1%, 10%, 100%"``)."""
+        waves: Any = self.rollout.waves
+        if isinstance(waves, str):
+            import json
+
+            waves = self.render_template(waves, context)  # type: ignore[attr-defined]
+            if isinstance(waves, str):
+                try:
+                    waves = json.loads(waves)
+                except ValueError:
+                    waves = [w.strip() for w in waves.split(",")]
+        if not isinstance(waves, list | tuple):
+            return waves
+        return [_form_value(w) for w in waves]
 
     def log_plan(self, plan: dict[str, Any]) -> None:
         lines = [f"{'wave':>4}  {'selection':<14} {'devices':>8}  thresholds"]
@@ -182,7 +204,10 @@ class RolloutMixin(GatedTask):
 
     def run_wave(self, context: Context) -> Any:
         self.check_gates(context)
-        self.narrow_to_wave(context)
+        wave = self.narrow_to_wave(context)
+        if wave is not None:
+            self.log.info("wave %s (%s) has no devices: nothing to launch", wave["wave"], wave["selection"])
+            return {"wave": wave["wave"], "job_id": None, "targeted": 0, "succeeded": 0, "failed": 0}
         return super().execute(context)  # type: ignore[misc]
 
     def execute_launch(self, context: Context, event: dict[str, Any] | None = None) -> Any:
@@ -190,17 +215,16 @@ class RolloutMixin(GatedTask):
         self.narrow_to_wave(context)
         return super().execute_launch(context, event)  # type: ignore[misc]
 
-    def narrow_to_wave(self, context: Context) -> None:
-        """Point the job at exactly this wave's devices (the plan's list; the last wave: re-read now)."""
-        from airflow.sdk.exceptions import AirflowSkipException
-
+    def narrow_to_wave(self, context: Context) -> dict[str, Any] | None:
+        """Point the job at exactly this wave's devices (the plan's list; the last wave: re-read now). Returns the
+        wave when it has no device (nothing to launch), else None."""
         plan = context["ti"].xcom_pull(task_ids=self.rollout.plan_task_id)
         wave = plan["waves"][self.wave_index]
         devices = list(wave["devices"])
         if wave["kind"] == "rest":
             devices = self.rest_now(plan, devices)
         if not devices:
-            raise AirflowSkipException(f"wave {wave['wave']} ({wave['selection']}) has no devices")
+            return wave
         self.log.info(
             "wave %s of %s (%s): %s device(s)",
             wave["wave"],
@@ -208,7 +232,8 @@ class RolloutMixin(GatedTask):
             wave["selection"],
             len(devices),
         )
-        self.targeting().narrow(self, devices)
+        self.targeting().narrow(self, devices, plan.get("targeting") or {})
+        return None
 
     def rest_now(self, plan: dict[str, Any], planned: list[str]) -> list[str]:
         """The last wave takes every device of the target not in an earlier wave, read now: a device that joined
@@ -222,6 +247,17 @@ class RolloutMixin(GatedTask):
                 "%s device(s) joined since the plan and are in this wave: %s", len(joined), joined[:10]
             )
         return now
+
+
+def _form_value(wave: Any) -> Any:
+    """A wave as a form sends it: ``"100"`` is a count, ``""`` / ``"null"`` / ``"rest"`` the rest."""
+    if isinstance(wave, str):
+        text = wave.strip()
+        if text.lower() in ("", "null", "none"):
+            return None
+        if text.isdigit():
+            return int(text)
+    return wave
 
 
 @functools.cache
@@ -309,6 +345,10 @@ class RolloutVerdictOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         ti = context["ti"]
+        if gate_states(ti, [self.rollout.plan_task_id]).get(self.rollout.plan_task_id) == "skipped":
+            from airflow.sdk.exceptions import AirflowSkipException
+
+            raise AirflowSkipException(f"rollout {self.rollout.group_id} did not run (its plan was skipped)")
         plan = ti.xcom_pull(task_ids=self.rollout.plan_task_id)
         if plan is None:
             from airflow.sdk.exceptions import AirflowFailException
