@@ -143,6 +143,12 @@ def fleet_rollout(
         raise ValueError(
             f"job: {getattr(job, '__name__', job)!r} is not a job operator class of this provider"
         )
+    from airflow_iot_jobs.rollouts.targeting import targeting_for
+
+    if wave_tag and not targeting_for(backend).has_tags:
+        raise ValueError(
+            f"wave_tag: {backend.name} devices carry no tags a rollout can read; use shares or counts"
+        )
     kwargs = dict(job_kwargs or {})
     if "job_id" in kwargs:
         raise ValueError("job_kwargs: job_id is derived per wave (each wave's task instance owns its job)")
