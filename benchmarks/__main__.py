@@ -30,8 +30,13 @@ FIGURES = {
     5: ("Emulator scale", "benchmarks.fig5_emulator_scale"),
     6: ("Import/export throughput", "benchmarks.fig6_import_export"),
     7: ("Emulator ceilings (requests/s, connection bursts)", "benchmarks.fig7_emulator_ceiling"),
+    8: (
+        "Distributed deployment: deferrable vs poke mode (CeleryExecutor, 2 triggerers)",
+        "benchmarks.fig8_scale",
+    ),
 }
-QUICK_ARGS = {1: ["3"], 3: ["--quick"], 6: ["100000"]}
+QUICK_ARGS = {1: ["3"], 3: ["--quick"], 6: ["100000"], 8: ["--quick"]}
+TIMEOUTS = {8: 2400}  # two deployments, 100 runs each
 PACKAGES = (
     "airflow-iot-jobs",
     "apache-airflow",
@@ -157,7 +162,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"figure {number}: {title} …", file=sys.stderr, flush=True)
         started = time.perf_counter()
         try:
-            produced = run_child(module, *(QUICK_ARGS.get(number, []) if args.quick else []), timeout=1200)
+            produced = run_child(
+                module,
+                *(QUICK_ARGS.get(number, []) if args.quick else []),
+                timeout=TIMEOUTS.get(number, 1200),
+            )
         except Exception as err:  # a figure that cannot run is reported and the others still run
             failed = True
             produced = [

@@ -25,6 +25,8 @@ from airflow.sdk import DAG, Param
 from airflow_iot_jobs.operators.iotcentral import IoTCentralJobOperator
 
 POLL_SECONDS = float(os.getenv("IOT_JOBS_EXAMPLE_POLL_SECONDS", "30"))
+# "false": wait in the worker (poke mode), as the scale benchmark's comparison runs it; waits in the triggerer else
+DEFERRABLE = os.getenv("IOT_JOBS_EXAMPLE_DEFERRABLE", "true").lower() not in ("0", "false", "no")
 
 TEMPLATES = [
     "dtmi:airflowIotJobs:gateway100;1",
@@ -115,7 +117,7 @@ with DAG(
         max_devices="{{ params.max_devices }}",
         dry_run="{{ params.dry_run }}",
         display_name="{{ params.command }} from Airflow ({{ run_id }})",
-        deferrable=True,
+        deferrable=DEFERRABLE,
         poll_interval=POLL_SECONDS,
         timeout=timedelta(hours=2),
     )

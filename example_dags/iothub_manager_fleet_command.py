@@ -17,6 +17,8 @@ from airflow.sdk import DAG, Param
 from airflow_iot_jobs.operators.iothub_manager import IoTHubManagerMethodJobOperator
 
 POLL_SECONDS = float(os.getenv("IOT_JOBS_EXAMPLE_POLL_SECONDS", "30"))
+# "false": wait in the worker (poke mode), as the scale benchmark's comparison runs it; waits in the triggerer else
+DEFERRABLE = os.getenv("IOT_JOBS_EXAMPLE_DEFERRABLE", "true").lower() not in ("0", "false", "no")
 
 with DAG(
     dag_id="iothub_manager_fleet_command",
@@ -69,7 +71,7 @@ with DAG(
         max_execution_time="{{ params.max_execution_time }}",
         success_threshold="{{ params.success_threshold }}",
         failure_threshold="{{ params.failure_threshold or None }}",
-        deferrable=True,
+        deferrable=DEFERRABLE,
         poll_interval=POLL_SECONDS,
         timeout=timedelta(hours=2),
     )
