@@ -50,7 +50,9 @@ def test_the_readme_dag_runs_a_job_through_the_rest_api_and_meets_its_threshold(
 
 
 def test_past_the_failure_threshold_the_job_is_cancelled_and_the_task_fails(make_api: Any, logs: Any) -> None:
-    emulator = make_api(things=120, failure_rate=0.5, speed=1.0)  # slow: the job still runs when it is cancelled
+    emulator = make_api(
+        things=120, failure_rate=0.5, speed=1.0
+    )  # slow: the job still runs when it is cancelled
     result = run_dag(readme_dag("readme_dm_failing"))
 
     assert result.state == "failed" and result.states["firmware"] == "failed"
