@@ -46,6 +46,8 @@ if TYPE_CHECKING:
 
 #: a marker search reads the jobs created since ``since`` minus this much (the service's clock is not ours)
 CLOCK_SLACK = 600.0
+#: how long to wait for a created job or template to be listed (the API answers no id)
+LISTING_WAIT = 30.0
 #: at most this many jobs are read one by one while looking for a marker; more fails instead of guessing
 MAX_MARKER_CANDIDATES = 1000
 
@@ -463,16 +465,30 @@ class DeviceManagementApiHook(ExecutionFailures, ConnectionHttpJobsHook):
         found.sort(key=lambda t: _epoch(t.get("createdAt")) or 0.0, reverse=True)
         return found[0] if found else None
 
-    def wait_for_job_template(self, description: str, timeout: float = 30.0) -> dict[str, Any]:
+    def wait_for_job_template(self, description: str, timeout: float = LISTING_WAIT) -> dict[str, Any]:
         """The template just created with ``description``, once the list shows it."""
+        return self._wait_listed(
+            lambda: self.find_job_template(description), f"a job template described {description!r}", timeout
+        )
+
+    def wait_for_job(self, marker: str, *, since: float | None = None, timeout: float = LISTING_WAIT) -> str:
+        """The id of the job just created with ``marker``, once the list shows it."""
+        return self._wait_listed(
+            lambda: self.find_job(marker, since=since), f"a job marked {marker!r}", timeout
+        )
+
+    @staticmethod
+    def _wait_listed(lookup: Any, what: str, timeout: float) -> Any:
+        """After a create that answers no id: look it up, backing off, until the list shows it (a transient
+        error after ``timeout``: a retry looks again before creating anything)."""
         deadline = time.monotonic() + timeout
         delay = 0.2
-        while (found := self.find_job_template(description)) is None:
+        while (found := lookup()) is None:
             if time.monotonic() >= deadline:
                 raise JobServiceError(
                     0,
-                    "TemplateNotListed",
-                    f"the API created a job template but does not list one described {description!r} yet",
+                    "NotListed",
+                    f"the API created {what} but does not list it yet",
                     kind=ErrorKind.TRANSIENT,
                 )
             time.sleep(delay)

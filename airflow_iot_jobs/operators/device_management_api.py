@@ -16,7 +16,6 @@ runs first.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -37,8 +36,6 @@ from airflow_iot_jobs.waiting import fail_fast_on_permanent_errors
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-#: how long the operator waits for ``GET /jobs`` to list the job its ``POST`` created
-LISTING_WAIT = 30.0
 COUNT_RULE = (
     "max_devices: the Device Management API cannot list the things of a thing group, so it cannot count {arn}; "
     "name aws_conn_id (an aws connection allowed iot:ListThingsInThingGroup) to count them, target things, or "
@@ -143,28 +140,13 @@ class DeviceManagementApiJobOperator(DeviceManagementApiConnectionMixin, AwsJobO
         return self.hook.find_job(marker, since=self._since)
 
     def create_job(self, job_id: str | None, request: dict[str, Any]) -> str:
-        from airflow_iot_jobs.jobs import ErrorKind, JobServiceError
-
-        marker = request["marker"]
         self.hook.create_job(
             targets=request["arns"],
             document=request["document"],
             target_selection=request["target_selection"],
-            description=marked(request["description"], marker),
+            description=marked(request["description"], request["marker"]),
         )
-        deadline = time.monotonic() + LISTING_WAIT
-        delay = 0.25
-        while (found := self.find_job(marker)) is None:
-            if time.monotonic() >= deadline:
-                raise JobServiceError(
-                    0,
-                    "JobNotListed",
-                    f"the API created the job but does not list one marked {marker!r} yet",
-                    kind=ErrorKind.TRANSIENT,
-                )
-            time.sleep(delay)
-            delay = min(delay * 2, 4.0)
-        return found
+        return self.hook.wait_for_job(request["marker"], since=self._since)
 
 
 def run_began(context: Context) -> float | None:

@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import functools
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+
+from tests.backends.aws.conftest import make_aws  # noqa: F401, F811 - the fixture, reused
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -17,33 +20,9 @@ def arn(kind: str, name: str) -> str:
 
 
 @pytest.fixture
-def make_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Any]]:
-    from airflow_iot_jobs.emulator.aws import AwsIoTEmulator
-
-    started: list[Any] = []
-    for name in (
-        "AWS_PROFILE",
-        "AWS_DEFAULT_PROFILE",
-        "AWS_SESSION_TOKEN",
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-    ):
-        monkeypatch.delenv(name, raising=False)
-
-    def start(**options: Any) -> Any:
-        options.setdefault("things", 30)
-        options.setdefault("seed", 7)
-        options.setdefault("speed", 60.0)
-        options.setdefault("offline_rate", 0.0)
-        emulator = AwsIoTEmulator(**options).start()
-        started.append(emulator)
-        for name, value in emulator.info()["airflow_env"].items():
-            monkeypatch.setenv(name, value)
-        return emulator
-
-    yield start
-    for emulator in started:
-        emulator.stop()
+def make_api(make_aws: Callable[..., Any]) -> Callable[..., Any]:  # noqa: F811
+    """The AWS backend's emulator fixture (its ``airflow_env`` holds this API's connection), 30 things, seed 7."""
+    return functools.partial(make_aws, things=30, seed=7)
 
 
 @pytest.fixture
