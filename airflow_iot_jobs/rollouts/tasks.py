@@ -61,15 +61,17 @@ def gate_states(ti: Any, task_ids: Sequence[str]) -> dict[str, str]:
     return {task: str(state) for task, state in (states.get(ti.run_id) or {}).items()}
 
 
+def first_failed(states: dict[str, str], gates: Sequence[tuple[str, str]]) -> int | None:
+    """The index of the first gate ``(task_id, label)`` that did not succeed (failed, skipped or stopped)."""
+    return next((i for i, (task_id, _) in enumerate(gates) if states.get(task_id) != "success"), None)
+
+
 def first_breach(ti: Any, gates: Sequence[tuple[str, str]]) -> str | None:
-    """The first gate ``(task_id, label)`` that did not succeed (it failed, was skipped or stopped), in one line."""
+    """That gate, in one line (``None``: every gate passed)."""
     if not gates:
         return None
-    states = gate_states(ti, [task_id for task_id, _ in gates])
-    for task_id, label in gates:
-        if states.get(task_id) != "success":
-            return breach_line(ti, task_id, label)
-    return None
+    index = first_failed(gate_states(ti, [task_id for task_id, _ in gates]), gates)
+    return None if index is None else breach_line(ti, *gates[index])
 
 
 class GatedTask:
@@ -333,36 +335,33 @@ class RolloutVerdictOperator(BaseOperator):
         self.rollout = rollout
         self.gate_ids = gates
 
-    def not_launched(self, ti: Any) -> str:
-        """The waves after the breach (their tasks were skipped), as ``; not launched: wave 3, wave 4``."""
-        states = gate_states(ti, [task_id for task_id, _ in self.gate_ids])
-        passed = [states.get(task_id) == "success" for task_id, _ in self.gate_ids]
-        first = passed.index(False)
-        waves = [
-            label for task_id, label in self.gate_ids[first + 1 :] if task_id in self.rollout.wave_task_ids
-        ]
-        return f"; not launched: {', '.join(waves)}" if waves else ""
-
     def execute(self, context: Context) -> dict[str, Any]:
         ti = context["ti"]
-        if gate_states(ti, [self.rollout.plan_task_id]).get(self.rollout.plan_task_id) == "skipped":
+        plan_id = self.rollout.plan_task_id
+        states = gate_states(ti, [plan_id, *(task_id for task_id, _ in self.gate_ids)])
+        if states.get(plan_id) == "skipped":
             from airflow.sdk.exceptions import AirflowSkipException
 
             raise AirflowSkipException(f"rollout {self.rollout.group_id} did not run (its plan was skipped)")
-        plan = ti.xcom_pull(task_ids=self.rollout.plan_task_id)
+        plan = ti.xcom_pull(task_ids=plan_id)
         if plan is None:
             from airflow.sdk.exceptions import AirflowFailException
 
             raise AirflowFailException(
                 f"rollout {self.rollout.group_id}: the plan failed; no wave was launched"
             )
-        reason = first_breach(ti, self.gate_ids)
-        if reason:
+        index = first_failed(states, self.gate_ids)
+        if index is not None:
             from airflow.sdk.exceptions import AirflowFailException
 
-            raise AirflowFailException(
-                f"rollout {self.rollout.group_id} stopped at {reason}{self.not_launched(ti)}"
-            )
+            later = [
+                label
+                for task_id, label in self.gate_ids[index + 1 :]
+                if task_id in self.rollout.wave_task_ids
+            ]
+            not_launched = f"; not launched: {', '.join(later)}" if later else ""
+            reason = breach_line(ti, *self.gate_ids[index])
+            raise AirflowFailException(f"rollout {self.rollout.group_id} stopped at {reason}{not_launched}")
         summary = []
         for wave, task_id in zip(plan["waves"], self.rollout.wave_task_ids, strict=True):
             result = ti.xcom_pull(task_ids=task_id) or {}
