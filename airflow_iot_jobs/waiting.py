@@ -237,10 +237,28 @@ class JobWaiting(BackendTask):
         if verdict is Verdict.SUCCESS:
             self.log.info("job %s succeeded: %s", progress.job_id, reason)
             return result
+        cancel_note = ""
         if self.cancel_on_failure and not progress.terminal:
-            self.log.warning("cancelling job %s because it failed its thresholds", progress.job_id)
-            self.hook.cancel(progress.job_id)
-        self.fail(result, f"job {progress.job_id} failed: {reason}")
+            cancel_note = self.cancel_failed_job(progress.job_id)
+        self.fail(result, f"job {progress.job_id} failed: {reason}{cancel_note}")
+
+    def cancel_failed_job(self, job_id: str) -> str:
+        """Cancel a job that failed its thresholds. A job that ended between the last read and the cancel (the
+        service refuses to cancel it) is no error; any other refusal is named in the failure, which still
+        reports the breach: ``""`` or ``"; cancelling it failed: …"``."""
+        self.log.warning("cancelling job %s because it failed its thresholds", job_id)
+        try:
+            self.hook.cancel(job_id)
+            return ""
+        except JobServiceError as err:
+            refusal = err
+        with contextlib.suppress(JobServiceError):
+            now = self.hook.progress(job_id)
+            if now.terminal:
+                self.log.info("job %s ended (%s) before the cancel reached it", job_id, now.status)
+                return ""
+        self.log.warning("could not cancel job %s: %s", job_id, refusal)
+        return f"; cancelling it failed: {refusal}"
 
     def fail(self, result: dict[str, Any], message: str) -> Any:
         """Push ``result`` under :data:`FAILURE_XCOM_KEY` (so a ``one_failed`` task can act on it), then fail
