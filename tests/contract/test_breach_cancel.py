@@ -15,7 +15,9 @@ from airflow_iot_jobs.jobs import JobPhase, Verdict
 from tests.harness import BackendHarness
 
 
-def test_a_job_that_ended_before_the_cancel_still_fails_with_its_breach(harness: BackendHarness, make_emulator):
+def test_a_job_that_ended_before_the_cancel_still_fails_with_its_breach(
+    harness: BackendHarness, make_emulator
+):
     if not harness.supports_cancel:
         pytest.skip(f"{harness.backend.name} cannot cancel a job")
     emulator = make_emulator(devices=30, speed=50.0, max_active_jobs=5, **harness.failing_fleet(0.3))
