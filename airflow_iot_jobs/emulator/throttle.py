@@ -13,7 +13,9 @@ The limits (per backend, see the README's *Tiers* section):
 * IoT Hub (https://learn.microsoft.com/azure/iot-hub/iot-hub-devguide-quotas-throttling), per unit: jobs
   operations (create, get, cancel; import/export jobs too) 100/min on F1, S1 and S2, 5,000/min on S3; queries
   (``POST /devices/query``, ``GET /jobs/v2/query``) 20/min on F1, S1 and S2, 1,000/min on S3; concurrent jobs 1
-  (F1, S1), 5 (S2), 10 (S3), not per unit. F1 has one unit.
+  (F1, S1), 5 (S2), 10 (S3), not per unit; twin reads (``GET /twins/{id}``) 100/s on F1 and S1, the greater of
+  100/s or 10/s per unit on S2, 500/s per unit on S3; twin updates (``PATCH /twins/{id}``) 50/s, the greater of
+  50/s or 5/s per unit, 250/s per unit. F1 has one unit.
 * IoT Central (concepts-quotas-limits): 20 API requests per second per application, 5 jobs running at the same
   time; the same for every tier name (Central's limits do not depend on a plan).
 * AWS IoT Jobs: 10 requests per second per control-plane jobs API, the active-jobs limit of the account; the same
@@ -130,13 +132,16 @@ class HubTier:
     queries_per_minute: int  # per unit
     max_concurrent_jobs: int  # per hub
     max_units: int | None = None
+    #: twin reads / updates per second: (per hub at least, per unit): "the greater of 100/sec or 10/sec/unit"
+    twin_reads_per_second: tuple[int, int] = (100, 0)
+    twin_updates_per_second: tuple[int, int] = (50, 0)
 
 
 HUB_TIERS: dict[str, HubTier] = {
     "F1": HubTier("F1", 100, 20, 1, max_units=1),
     "S1": HubTier("S1", 100, 20, 1),
-    "S2": HubTier("S2", 100, 20, 5),
-    "S3": HubTier("S3", 5000, 1000, 10),
+    "S2": HubTier("S2", 100, 20, 5, twin_reads_per_second=(100, 10), twin_updates_per_second=(50, 5)),
+    "S3": HubTier("S3", 5000, 1000, 10, twin_reads_per_second=(0, 500), twin_updates_per_second=(0, 250)),
 }
 
 
@@ -157,6 +162,10 @@ def hub_throttle(tier: HubTier, units: int, now: Callable[[], float]) -> Throttl
         {
             "jobs": Limit(tier.jobs_per_minute * units, 60.0),
             "queries": Limit(tier.queries_per_minute * units, 60.0),
+            "twin_reads": Limit(max(tier.twin_reads_per_second[0], tier.twin_reads_per_second[1] * units), 1.0),
+            "twin_updates": Limit(
+                max(tier.twin_updates_per_second[0], tier.twin_updates_per_second[1] * units), 1.0
+            ),
         },
         now,
     )

@@ -259,6 +259,20 @@ class IoTHubHook(AzureJobsHook):
         """``POST /jobs/v2/{id}/cancel``: the job document the service answers."""
         return self.send(Call("POST", _job_path(job_id) + "/cancel")).json()
 
+    # ---------------------------------------------------------------- twins
+
+    def get_twin(self, device_id: str) -> dict[str, Any]:
+        """``GET /twins/{id}``: the device's twin."""
+        return self.send(Call("GET", "/twins/" + quote(device_id, safe=""))).json()
+
+    def update_twin_tags(self, device_id: str, tags: dict[str, Any], etag: str = "*") -> dict[str, Any]:
+        """``PATCH /twins/{id}``: merge ``tags`` into the twin's tags (``None`` removes a key); ``etag`` other
+        than ``*`` makes the update conditional. Repeatable: the same patch twice leaves the same tags."""
+        call = Call(
+            "PATCH", "/twins/" + quote(device_id, safe=""), json={"tags": tags}, headers={"If-Match": etag}
+        )
+        return self.send(call).json()
+
     # ---------------------------------------------------------------- import / export jobs
 
     def create_import_export_job(self, properties: dict[str, Any]) -> dict[str, Any]:

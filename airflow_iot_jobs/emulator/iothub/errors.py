@@ -59,6 +59,14 @@ def unauthorized(message: str = "Unauthorized") -> IoTHubError:
     return IoTHubError(401, "IotHubUnauthorizedAccess", 401002, message)
 
 
+def device_not_found(device_id: str) -> IoTHubError:
+    return IoTHubError(404, "DeviceNotFound", 404001, f"Device {device_id} not registered")
+
+
+def precondition_failed(message: str) -> IoTHubError:
+    return IoTHubError(412, "PreconditionFailed", 412002, message)
+
+
 def job_not_found(job_id: str) -> IoTHubError:
     return IoTHubError(404, "JobNotFound", 404002, f"Job with id '{job_id}' not found")
 

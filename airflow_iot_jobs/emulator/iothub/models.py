@@ -325,6 +325,29 @@ class IoTHubState(JobEngine[ScheduledJob]):
             self.jobs[spec.job_id] = job
             return {"jobId": spec.job_id, "type": spec.job_type, "status": job.status}
 
+    # -- twins -------------------------------------------------------------------------------------
+
+    def get_twin(self, device_id: str) -> dict[str, Any]:
+        with self.lock:
+            self.advance()
+            if self.fleet.get(device_id) is None:
+                raise errors.device_not_found(device_id)
+            return self.fleet.doc(device_id)
+
+    def update_twin(self, device_id: str, patch: dict[str, Any], if_match: str | None) -> dict[str, Any]:
+        """Update Twin (``PATCH /twins/{id}``): tags and desired properties merged in; ``If-Match`` (an etag or
+        ``*``) must match the twin's etag."""
+        with self.lock:
+            now = self.advance()
+            device = self.fleet.get(device_id)
+            if device is None:
+                raise errors.device_not_found(device_id)
+            try:
+                apply_twin_patch(device.doc, {**patch, "etag": if_match}, now)
+            except EtagMismatch as exc:
+                raise errors.precondition_failed(str(exc)) from None
+            return self.fleet.doc(device_id)
+
     def job(self, job_id: str) -> ScheduledJob | None:
         """The live job object (for tests); advances first."""
         with self.lock:

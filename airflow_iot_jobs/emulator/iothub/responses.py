@@ -42,6 +42,7 @@ JOB_RIGHTS = {"ServiceConnect", "RegistryWrite"}
 REGISTRY_READ_RIGHTS = {"RegistryRead", "RegistryWrite"}  # export, list and get import/export jobs
 REGISTRY_WRITE_RIGHTS = {"RegistryWrite"}  # import, cancel
 QUERY_RIGHTS = {"ServiceConnect", "RegistryRead"}
+TWIN_RIGHTS = {"ServiceConnect"}  # "access twins to update tags and desired properties" (IoT Hub permissions)
 
 
 def _depth(value: Any) -> int:
@@ -300,25 +301,25 @@ class IoTHubResponses:
         return method
 
     @staticmethod
-    def _validate_twin(twin: Any) -> dict[str, Any]:
+    def _validate_twin(twin: Any, name: str = "updateTwin") -> dict[str, Any]:
         if not isinstance(twin, dict):
             raise errors.generic_bad_request("updateTwin is required for scheduleUpdateTwin jobs")
         etag = twin.get("etag")
         if not isinstance(etag, str) or not etag:
-            raise errors.generic_bad_request("updateTwin.etag is required; use '*' to match any twin")
+            raise errors.generic_bad_request(f"{name}.etag is required; use '*' to match any twin")
         tags = twin.get("tags")
         properties = twin.get("properties")
         if tags is not None and not isinstance(tags, dict):
-            raise errors.argument_invalid("updateTwin.tags must be an object")
+            raise errors.argument_invalid(f"{name}.tags must be an object")
         if properties is not None and not isinstance(properties, dict):
-            raise errors.argument_invalid("updateTwin.properties must be an object")
+            raise errors.argument_invalid(f"{name}.properties must be an object")
         properties = properties or {}
         if properties.get("reported") is not None:
-            raise errors.argument_invalid("updateTwin cannot change reported properties")
+            raise errors.argument_invalid(f"{name} cannot change reported properties")
         desired = properties.get("desired")
         if desired is not None and not isinstance(desired, dict):
-            raise errors.argument_invalid("updateTwin.properties.desired must be an object")
-        for name, section, limit in (
+            raise errors.argument_invalid(f"{name}.properties.desired must be an object")
+        for section_name, section, limit in (
             ("tags", tags, MAX_TAGS_BYTES),
             ("properties.desired", desired, MAX_DESIRED_BYTES),
         ):
@@ -326,10 +327,10 @@ class IoTHubResponses:
                 continue
             if _depth(section) > MAX_TWIN_DEPTH:
                 raise errors.argument_invalid(
-                    f"updateTwin.{name} is nested deeper than {MAX_TWIN_DEPTH} levels"
+                    f"{name}.{section_name} is nested deeper than {MAX_TWIN_DEPTH} levels"
                 )
             if payload_size(section) > limit:
-                raise errors.argument_invalid(f"updateTwin.{name} is larger than {limit // 1024} KB")
+                raise errors.argument_invalid(f"{name}.{section_name} is larger than {limit // 1024} KB")
         return twin
 
     # -- import/export jobs ------------------------------------------------------------------------
@@ -360,6 +361,22 @@ class IoTHubResponses:
         return Response(204)
 
     # -- device queries ----------------------------------------------------------------------------
+
+    def get_twin(self, request: Request) -> Response:
+        require(request.context["principal"], TWIN_RIGHTS)
+        return Response.json(self.state.get_twin(request.params["device_id"]))
+
+    def update_twin(self, request: Request) -> Response:
+        """Update Twin: the body is a twin whose ``tags`` and ``properties.desired`` are merged in (``null``
+        removes a key); anything else in it is ignored, as the service does."""
+        require(request.context["principal"], TWIN_RIGHTS)
+        body = request.json()
+        if not isinstance(body, dict):
+            raise errors.argument_invalid("The request body must be a twin object")
+        twin = self._validate_twin({**body, "etag": "*"}, "twin")
+        if_match = request.headers.get("If-Match")
+        etag = None if if_match is None else if_match.strip().strip('"')
+        return Response.json(self.state.update_twin(request.params["device_id"], twin, etag))
 
     def query_devices(self, request: Request) -> Response:
         require(request.context["principal"], QUERY_RIGHTS)

@@ -30,11 +30,13 @@ URL_PATTERNS: list[tuple[str, str, str]] = [
     ("GET", rf"/jobs/{_JOB_ID}/?", "get_import_export_job"),
     ("DELETE", rf"/jobs/{_JOB_ID}/?", "cancel_import_export_job"),
     ("POST", r"/devices/query/?", "query_devices"),
+    ("GET", r"/twins/(?P<device_id>[^/]+)/?", "get_twin"),
+    ("PATCH", r"/twins/(?P<device_id>[^/]+)/?", "update_twin"),
 ]
 
 
 #: The throttle each route counts against when the hub has a tier: IoT Hub's "jobs operations (create, update,
-#: get, delete)" (import/export jobs are jobs too) or its "queries".
+#: get, delete)" (import/export jobs are jobs too), its "queries", or its twin reads / updates.
 THROTTLE_CLASSES: dict[str, str] = {
     "query_jobs": "queries",
     "create_job": "jobs",
@@ -45,6 +47,8 @@ THROTTLE_CLASSES: dict[str, str] = {
     "get_import_export_job": "jobs",
     "cancel_import_export_job": "jobs",
     "query_devices": "queries",
+    "get_twin": "twin_reads",
+    "update_twin": "twin_updates",
 }
 
 

@@ -163,3 +163,24 @@ def test_device_job_report_streams_json_lines(busy_hub, tmp_path):
     assert len({row["deviceId"] for row in rows}) == 250 and all(row["jobId"] == "report" for row in rows)
     failed = hook.write_device_job_report("report", str(tmp_path / "failed.jsonl"), device_status="failed")
     assert failed == hook.progress("report").failed
+
+
+def test_twin_tags_are_read_and_updated_one_device_at_a_time(busy_hub):
+    hook = IoTHubHook()
+    device = next(iter(hook.query_devices("SELECT * FROM devices")))["deviceId"]
+    before = hook.get_twin(device)
+    after = hook.update_twin_tags(device, {"rollout": {"fw": 42}})
+    assert after["tags"]["rollout"] == {"fw": 42} and after["version"] == before["version"] + 1
+    assert after["etag"] != before["etag"]
+    assert hook.get_twin(device)["tags"] == after["tags"]
+    rows = list(hook.query_devices("SELECT * FROM devices WHERE tags.rollout.fw >= 40 AND tags.rollout.fw < 43"))
+    assert [row["deviceId"] for row in rows] == [device]
+
+    hook.update_twin_tags(device, {"rollout": None})
+    assert "rollout" not in hook.get_twin(device)["tags"]
+    with pytest.raises(JobServiceError) as stale:
+        hook.update_twin_tags(device, {"x": 1}, etag=before["etag"])
+    assert stale.value.status == 412 and stale.value.code == "PreconditionFailed"
+    with pytest.raises(JobServiceError) as missing:
+        hook.update_twin_tags("no-such-device", {"x": 1})
+    assert missing.value.status == 404 and missing.value.code == "DeviceNotFound"
