@@ -6,8 +6,11 @@ construction and a device that joins the fleet after the plan is picked up by th
 re-read when that wave starts) or named in the plan of the next run:
 
 - IoT Hub / IoTHub Manager: the plan reads the twins ``SELECT * FROM devices WHERE <query_condition>`` (the
-  Manager through the hub behind it, ``iothub_conn_id``); a wave's job gets ``device_ids`` (``deviceId IN [...]``,
-  within the hub's query length limit);
+  Manager through the hub behind it, ``iothub_conn_id``); a wave's job gets ``device_ids`` (``deviceId IN [...]``)
+  while every wave's list fits well inside the hub's query length limit. Beyond that (a few hundred devices in a
+  wave) each device carries its place in the rollout order in a twin tag, ``tags.rolloutOrder.<rollout>`` (written
+  by the wave that launches it, once per device and rollout: the value never changes), and a wave's job selects a
+  range of it: ``(<condition>) AND tags.rolloutOrder.<rollout> >= lo AND … < hi``;
 - IoT Central: the plan reads the target device group's devices; a wave's job gets a device filter
   ``$id = 'a' OR $id = 'b' …`` (its own device group);
 - AWS IoT Jobs / the Device Management API: the plan expands the thing groups (nested ones too; the Device
@@ -16,6 +19,8 @@ re-read when that wave starts) or named in the plan of the next run:
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,23 +29,43 @@ DeviceMap = dict[str, Mapping[str, Any] | None]
 
 class Targeting:
     """``devices``: every device the job's own target selects (id -> tags, or None where the backend has none);
-    ``context``: what a wave needs besides the ids, kept in the plan; ``narrow``: make the job target exactly
-    ``device_ids``."""
+    ``context``: what the waves need besides their ids, kept in the plan; ``narrow``: make the job of wave
+    ``wave_index`` target exactly ``device_ids``."""
 
     has_tags = False
 
     def devices(self, op: Any, request: dict[str, Any]) -> DeviceMap:
         raise NotImplementedError
 
-    def context(self, op: Any, request: dict[str, Any]) -> dict[str, Any]:
+    def context(
+        self,
+        op: Any,
+        request: dict[str, Any],
+        devices: DeviceMap,
+        waves: list[list[str]],
+        left: list[str],
+        key: str,
+    ) -> dict[str, Any]:
         return {}
 
-    def narrow(self, op: Any, device_ids: list[str], context: dict[str, Any]) -> None:
+    def narrow(self, op: Any, device_ids: list[str], context: dict[str, Any], wave_index: int) -> None:
         raise NotImplementedError
+
+
+ORDER_TAG = "rolloutOrder"
+
+
+def order_tag_name(key: str) -> str:
+    """The rollout's key under ``tags.rolloutOrder``: readable, a query identifier, and unique by a digest."""
+    readable = re.sub(r"[^A-Za-z0-9]+", "_", key).strip("_")[:40]
+    return f"r_{readable}_{hashlib.sha256(key.encode()).hexdigest()[:6]}"
 
 
 class HubTargeting(Targeting):
     has_tags = True
+    #: the longest ``deviceId IN [...]`` a wave's job gets (the hub allows 8,192 characters per query; the last
+    #: wave may grow by the devices that join during the rollout)
+    in_list_budget = 6000
 
     def hub(self, op: Any) -> Any:
         return op.hook
@@ -51,8 +76,83 @@ class HubTargeting(Targeting):
         rows = self.hub(op).query_devices(f"SELECT * FROM devices{where}")
         return {row["deviceId"]: row.get("tags") or {} for row in rows}
 
-    def narrow(self, op: Any, device_ids: list[str], context: dict[str, Any]) -> None:
-        op.query_condition, op.device_ids = None, list(device_ids)
+    def context(
+        self,
+        op: Any,
+        request: dict[str, Any],
+        devices: DeviceMap,
+        waves: list[list[str]],
+        left: list[str],
+        key: str,
+    ) -> dict[str, Any]:
+        """Ids while every wave's list is short; else the order tag, each wave's range of it, and the devices
+        whose tag is not written yet."""
+        if all(_in_list_length(ids) <= self.in_list_budget for ids in waves):
+            return {}
+        from airflow_iot_jobs.rollouts.waves import order_value
+
+        name = order_tag_name(key)
+        # wave i takes the order values [cut i-1, cut i): a cut is the value of the first device after the wave
+        after_all = 1 << 48
+        firsts = [order_value(ids[0], key) if ids else None for ids in [*waves, left]]
+        cuts = [next((f for f in firsts[i + 1 :] if f is not None), after_all) for i in range(len(waves))]
+        ranges = [
+            [cuts[i - 1] if i else None, None if cuts[i] == after_all else cuts[i]] for i in range(len(waves))
+        ]
+        held = {device: ((tags or {}).get(ORDER_TAG) or {}).get(name) for device, tags in devices.items()}
+        return {
+            "order_tag": name,
+            "ranges": ranges,
+            "untagged": sorted(d for d, value in held.items() if value is None),
+            # a value someone changed could put a device into another wave's range: rewritten before any launch
+            "mistagged": sorted(d for d, value in held.items() if value not in (None, order_value(d, key))),
+        }
+
+    def narrow(self, op: Any, device_ids: list[str], context: dict[str, Any], wave_index: int) -> None:
+        if not context.get("order_tag"):
+            op.query_condition, op.device_ids = None, list(device_ids)
+            return
+        from airflow_iot_jobs.operators.base import check_flag
+
+        name, key = context["order_tag"], op.rollout.key
+        field = f"tags.{ORDER_TAG}.{name}"
+        untagged = sorted(set(device_ids) & set(context["untagged"]) | set(context["mistagged"]))
+        if untagged and not check_flag(op.dry_run, "dry_run"):
+            self.write_order_tags(op, untagged, name, key)
+        elif untagged:
+            op.log.info(
+                "dry run: %s device(s) of this wave carry no %s yet; the count leaves them out",
+                len(untagged),
+                field,
+            )
+        low, high = context["ranges"][wave_index]
+        bounds = [f"{field} >= {low}"] if low is not None else []
+        if high is not None:
+            bounds.append(f"{field} < {high}")
+        selection = " AND ".join(bounds) or f"IS_DEFINED({field})"
+        if high is None and wave_index == len(context["ranges"]) - 1:
+            # the end of the order: also the devices that joined since the plan (no tag yet)
+            selection = f"({selection} OR NOT IS_DEFINED({field}))"
+        condition = (op.query_condition or "*").strip()
+        op.query_condition = selection if condition == "*" else f"({condition}) AND {selection}"
+        op.device_ids = None
+
+    def write_order_tags(self, op: Any, device_ids: list[str], name: str, key: str) -> None:
+        from airflow_iot_jobs.rollouts.waves import order_value
+
+        hub = self.hub(op)
+        op.log.info(
+            "tagging %s device(s) with their place in the rollout order (tags.%s.%s; once per device)",
+            f"{len(device_ids):,}",
+            ORDER_TAG,
+            name,
+        )
+        for device in device_ids:
+            hub.update_twin_tags(device, {ORDER_TAG: {name: order_value(device, key)}})
+
+
+def _in_list_length(device_ids: list[str]) -> int:
+    return sum(len(device) + 4 for device in device_ids) + len("SELECT * FROM devices WHERE deviceId IN []")
 
 
 class ManagerTargeting(HubTargeting):
@@ -70,7 +170,7 @@ class CentralTargeting(Targeting):
         op.ensure_filter_group(request)
         return {row["id"]: None for row in op.hook.device_group_devices(request["body"]["group"])}
 
-    def narrow(self, op: Any, device_ids: list[str], context: dict[str, Any]) -> None:
+    def narrow(self, op: Any, device_ids: list[str], context: dict[str, Any], wave_index: int) -> None:
         quoted = " OR ".join("$id = '" + d.replace("'", "''") + "'" for d in device_ids)
         op.device_group_id, op.device_filter = None, f"SELECT * FROM devices WHERE {quoted}"
 
@@ -83,11 +183,19 @@ class AwsTargeting(Targeting):
         # the Device Management API's hook needs aws_conn_id to list a thing group's things
         return {name: None for name in op.hook.expand_targets(op.target(request))}
 
-    def context(self, op: Any, request: dict[str, Any]) -> dict[str, Any]:
+    def context(
+        self,
+        op: Any,
+        request: dict[str, Any],
+        devices: DeviceMap,
+        waves: list[list[str]],
+        left: list[str],
+        key: str,
+    ) -> dict[str, Any]:
         head = ":".join(op.target(request)[0].split(":", 5)[:5])
         return {"thing_arn_prefix": f"{head}:thing/"}
 
-    def narrow(self, op: Any, device_ids: list[str], context: dict[str, Any]) -> None:
+    def narrow(self, op: Any, device_ids: list[str], context: dict[str, Any], wave_index: int) -> None:
         op.targets = [f"{context['thing_arn_prefix']}{name}" for name in device_ids]
 
 

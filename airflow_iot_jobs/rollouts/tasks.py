@@ -139,7 +139,7 @@ class RolloutMixin(GatedTask):
                 for i, (spec, ids) in enumerate(zip(specs, waves, strict=True))
             ],
             "not_in_any_wave": left,
-            "targeting": targeting.context(self, request),
+            "targeting": targeting.context(self, request, devices, waves, left, self.rollout.key),
         }
         self.log_plan(plan)
         self.check_sizes(plan)
@@ -234,7 +234,7 @@ class RolloutMixin(GatedTask):
             wave["selection"],
             len(devices),
         )
-        self.targeting().narrow(self, devices, plan.get("targeting") or {})
+        self.targeting().narrow(self, devices, plan.get("targeting") or {}, self.wave_index)
         return None
 
     def rest_now(self, plan: dict[str, Any], planned: list[str]) -> list[str]:
