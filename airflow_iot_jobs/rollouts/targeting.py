@@ -166,13 +166,45 @@ class ManagerTargeting(HubTargeting):
 
 
 class CentralTargeting(Targeting):
+    """A wave is a device group whose filter names its devices. IoT Central has no static groups and no tags a
+    rollout could write, so a wave is as large as one filter allows; the plan refuses larger waves before any
+    job (leaving a quarter of the filter for the devices that join during the rollout)."""
+
     def devices(self, op: Any, request: dict[str, Any]) -> DeviceMap:
         op.ensure_filter_group(request)
         return {row["id"]: None for row in op.hook.device_group_devices(request["body"]["group"])}
 
+    def context(
+        self,
+        op: Any,
+        request: dict[str, Any],
+        devices: DeviceMap,
+        waves: list[list[str]],
+        left: list[str],
+        key: str,
+    ) -> dict[str, Any]:
+        from airflow_iot_jobs.query.iotcentral import MAX_FILTER_LENGTH
+
+        budget = MAX_FILTER_LENGTH * 3 // 4
+        for number, ids in enumerate(waves, start=1):
+            length = len(_id_filter(ids))
+            if length > budget:
+                raise ValueError(
+                    f"waves: wave {number} of {len(waves)} has {len(ids):,} devices; an IoT Central wave selects "
+                    f"its devices by a device filter ($id = … OR …), which would be {length:,} characters, over "
+                    f"{budget:,} (of the {MAX_FILTER_LENGTH:,} one filter may have); use smaller waves (counts, "
+                    "e.g. [50, 200, 200]), or one IoTCentralJobOperator with batch= and cancellation_threshold= "
+                    "for the whole fleet; no job was created"
+                )
+        return {}
+
     def narrow(self, op: Any, device_ids: list[str], context: dict[str, Any], wave_index: int) -> None:
-        quoted = " OR ".join("$id = '" + d.replace("'", "''") + "'" for d in device_ids)
-        op.device_group_id, op.device_filter = None, f"SELECT * FROM devices WHERE {quoted}"
+        op.device_group_id, op.device_filter = None, _id_filter(device_ids)
+
+
+def _id_filter(device_ids: list[str]) -> str:
+    quoted = " OR ".join("$id = '" + d.replace("'", "''") + "'" for d in device_ids)
+    return f"SELECT * FROM devices WHERE {quoted}"
 
 
 class AwsTargeting(Targeting):

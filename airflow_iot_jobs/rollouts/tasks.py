@@ -139,11 +139,20 @@ class RolloutMixin(GatedTask):
                 for i, (spec, ids) in enumerate(zip(specs, waves, strict=True))
             ],
             "not_in_any_wave": left,
-            "targeting": targeting.context(self, request, devices, waves, left, self.rollout.key),
+            "targeting": self.targeting_context(targeting, request, devices, waves, left),
         }
         self.log_plan(plan)
         self.check_sizes(plan)
         return plan
+
+    def targeting_context(self, targeting: Any, request: dict[str, Any], *plan: Any) -> dict[str, Any]:
+        """What the waves need from the backend; a wave the backend cannot target fails the plan (no retry)."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        try:
+            return targeting.context(self, request, *plan, self.rollout.key)
+        except ValueError as err:
+            raise AirflowFailException(str(err)) from None
 
     def rendered_waves(self, context: Context) -> list[Any]:
         """The waves: the list given, or the template rendered (a list, JSON text or ``"1%, 10%, 100%"``)."""
