@@ -113,6 +113,27 @@ def test_hub_s1_queries_20_per_minute_and_units_scale_them(started: list[Any], c
     _assert_hub_throttled(two.query("SELECT * FROM devices"), "2")  # 40/min: 1.5 s, rounded up
 
 
+def test_hub_twin_updates_50_per_second_on_s1_and_per_unit_on_s3(
+    started: list[Any], clock: ManualClock
+) -> None:
+    client = _hub(started, clock, tier="S1", units=4)  # S1: 50/s whatever the units
+    device = client.query_all("SELECT * FROM devices")[0]["deviceId"]
+
+    def patch(hub: HubClient) -> requests.Response:
+        return hub.request("PATCH", f"/twins/{device}", json={"tags": {"n": 1}})
+
+    assert {patch(client).status_code for _ in range(50)} == {200}
+    _assert_hub_throttled(patch(client), "1")
+    assert client.request("GET", f"/twins/{device}").status_code == 200  # reads have their own bucket (100/s)
+    assert client.query("SELECT * FROM devices").status_code == 200
+    clock.advance(1)
+    assert patch(client).status_code == 200
+
+    s3 = _hub(started, clock, tier="S3", units=2)  # 250/s per unit
+    assert {patch(s3).status_code for _ in range(500)} == {200}
+    _assert_hub_throttled(patch(s3), "1")
+
+
 def test_hub_unauthenticated_requests_spend_no_token(started: list[Any], clock: ManualClock) -> None:
     client = _hub(started, clock, tier="S1")
     stranger = requests.Session()
