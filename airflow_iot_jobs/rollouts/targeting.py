@@ -12,7 +12,7 @@ re-read when that wave starts) or named in the plan of the next run:
   by the wave that launches it, once per device and rollout: the value never changes), and a wave's job selects a
   range of it: ``(<condition>) AND tags.rolloutOrder.<rollout> >= lo AND … < hi``;
 - IoT Central: the plan reads the target device group's devices; a wave's job gets a device filter
-  ``$id = 'a' OR $id = 'b' …`` (its own device group);
+  ``$id = 'a' OR $id = 'b' …`` (its own device group), so a wave is at most what one filter holds;
 - AWS IoT Jobs / the Device Management API: the plan expands the thing groups (nested ones too; the Device
   Management API through ``aws_conn_id``); a wave's job targets its things' ARNs.
 """
