@@ -147,8 +147,10 @@ class HubTargeting(Targeting):
             ORDER_TAG,
             name,
         )
-        for device in device_ids:
+        for done, device in enumerate(device_ids, start=1):
             hub.update_twin_tags(device, {ORDER_TAG: {name: order_value(device, key)}})
+            if done % 1000 == 0 and done < len(device_ids):
+                op.log.info("tagged %s of %s", f"{done:,}", f"{len(device_ids):,}")
 
 
 def _in_list_length(device_ids: list[str]) -> int:
