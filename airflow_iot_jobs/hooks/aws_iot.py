@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -442,6 +442,71 @@ class AwsIoTJobsHook(ExecutionFailures, JobsHook, AwsBaseHook):
             recursive=True,
             maxResults=PAGE_SIZE,
         )
+
+    def sync_static_thing_group(
+        self, group_name: str, things: Iterable[str], *, description: str | None = None
+    ) -> dict[str, Any]:
+        """Make the static thing group ``group_name`` hold exactly ``things`` (thing names), creating it if needed.
+
+        - ``CreateThingGroup`` (with ``description``): idempotent for a group that exists with the same
+          properties; one that exists with other properties is used as it is (``DescribeThingGroup``);
+        - its direct members, every page (``ListThingsInThingGroup``, not recursive);
+        - ``RemoveThingFromThingGroup`` for each member not in ``things``, ``AddThingToThingGroup`` for each thing
+          not a member yet. A thing that does not exist (``ResourceNotFoundException``) is skipped and named in
+          ``missing``.
+
+        Idempotent: a second call with the same things reads the members and changes nothing, so a retry may run it
+        again. AWS puts a thing in at most 10 thing groups: adding one that is already in 10 fails with AWS's
+        error. Needs ``iot:CreateThingGroup``, ``iot:DescribeThingGroup``, ``iot:ListThingsInThingGroup``,
+        ``iot:AddThingToThingGroup`` and ``iot:RemoveThingFromThingGroup``.
+
+        Returns ``{"thingGroupName", "thingGroupArn", "added", "removed", "missing"}`` (the last three: counts,
+        and the names of the things that do not exist).
+        """
+        wanted = set(things)
+        properties = {"thingGroupDescription": description} if description else {}
+        try:
+            group = self.call(
+                "create_thing_group", thingGroupName=group_name, thingGroupProperties=properties
+            )
+        except JobServiceError as err:
+            if err.kind is not ErrorKind.ALREADY_EXISTS:
+                raise
+            group = self.call("describe_thing_group", thingGroupName=group_name)
+        members = set(
+            self.pages(
+                "list_things_in_thing_group",
+                "things",
+                thingGroupName=group_name,
+                recursive=False,
+                maxResults=PAGE_SIZE,
+            )
+        )
+        stale, new = sorted(members - wanted), sorted(wanted - members)
+        for thing in stale:
+            self.call("remove_thing_from_thing_group", thingGroupName=group_name, thingName=thing)
+        missing = []
+        for thing in new:
+            try:
+                self.call("add_thing_to_thing_group", thingGroupName=group_name, thingName=thing)
+            except JobServiceError as err:
+                if err.kind is not ErrorKind.NOT_FOUND:
+                    raise
+                missing.append(thing)
+        if missing:
+            self.log.warning(
+                "thing group %s: %s thing(s) do not exist and were left out: %s",
+                group_name,
+                len(missing),
+                missing[:10],
+            )
+        return {
+            "thingGroupName": group_name,
+            "thingGroupArn": group["thingGroupArn"],
+            "added": len(new) - len(missing),
+            "removed": len(stale),
+            "missing": missing,
+        }
 
     def resolve_target(self, kind: str, name: str) -> str:
         """``thing`` / ``thinggroup`` / ``name`` (a bare name: a thing group, else a thing) → its ARN."""

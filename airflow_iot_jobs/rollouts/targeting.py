@@ -14,7 +14,9 @@ re-read when that wave starts) or named in the plan of the next run:
 - IoT Central: the plan reads the target device group's devices; a wave's job gets a device filter
   ``$id = 'a' OR $id = 'b' …`` (its own device group), so a wave is at most what one filter holds;
 - AWS IoT Jobs / the Device Management API: the plan expands the thing groups (nested ones too; the Device
-  Management API through ``aws_conn_id``); a wave's job targets its things' ARNs.
+  Management API through ``aws_conn_id``); a wave's job targets its things' ARNs, up to 100 (an AWS IoT job takes
+  at most 100 targets). A larger wave's job targets one static thing group per rollout and wave, whose members the
+  wave sets to exactly its things before it launches (through ``aws_conn_id`` for the Device Management API).
 """
 
 from __future__ import annotations
@@ -209,9 +211,41 @@ def _id_filter(device_ids: list[str]) -> str:
     return f"SELECT * FROM devices WHERE {quoted}"
 
 
+#: AWS IoT: "The total number of targets associated with a job must not exceed 100" (AssociateTargetsWithJob's
+#: API reference; AWS's Connected Device Framework: "Jobs: max no. targets 100")
+MAX_JOB_TARGETS = 100
+
+
+def wave_group_name(key: str, wave_number: int) -> str:
+    """The static thing group of wave ``wave_number`` (1-based) of the rollout ``key``: the same on every retry and
+    every run of the DAG, e.g. ``r_fleet_firmware_1a2b3c_wave_2`` (AWS's ``[a-zA-Z0-9:_-]+``, ≤ 128 characters)."""
+    return f"{order_tag_name(key)}_wave_{wave_number}"
+
+
 class AwsTargeting(Targeting):
     """Things are named by ARN: a thing's ARN is its group's ARN with ``thing/<name>`` as the resource (the plan
-    keeps that prefix, so a wave needs no lookup per thing)."""
+    keeps that prefix, so a wave needs no lookup per thing).
+
+    A wave of up to :data:`MAX_JOB_TARGETS` things: its job targets their ARNs. A larger wave (an AWS IoT job takes
+    at most 100 targets): its job targets one static thing group, :func:`wave_group_name` (rollout key and wave
+    number), and before launching the wave makes that group's members exactly its things
+    (:meth:`~airflow_iot_jobs.hooks.aws_iot.AwsIoTJobsHook.sync_static_thing_group`: the group is created if
+    missing, missing things added, things of an earlier run's wave removed). A SNAPSHOT job reads the members when
+    it is created; a retry re-attaches to the job its wave created, and its sync changes nothing. A dry run changes
+    no group: it logs what the wave would do and counts the things by ARN.
+
+    AWS puts a thing in at most 10 thing groups. After its wave started, a thing is in that wave's group and in no
+    other group of this rollout that this run has synced. A thing that moved to another wave since an earlier run
+    (the fleet changed: wave 3 last week, wave 2 this week) stays in its old wave's group until that wave syncs in
+    this run, which removes it; the group of a wave that has 100 things or fewer this run is not synced and keeps
+    its earlier members (no job targets it). So a thing usually sits in one of the rollout's groups, for a while
+    two. The groups are kept: every run syncs them again.
+
+    With ``target_selection="CONTINUOUS"`` a job follows its group: a later run's sync would change the targets of
+    a continuous wave job of an earlier run that still runs (a warning is logged).
+    """
+
+    max_targets = MAX_JOB_TARGETS
 
     def devices(self, op: Any, request: dict[str, Any]) -> DeviceMap:
         # the Device Management API's hook needs aws_conn_id to list a thing group's things
@@ -227,10 +261,81 @@ class AwsTargeting(Targeting):
         key: str,
     ) -> dict[str, Any]:
         head = ":".join(op.target(request)[0].split(":", 5)[:5])
-        return {"thing_arn_prefix": f"{head}:thing/"}
+        context: dict[str, Any] = {"thing_arn_prefix": f"{head}:thing/"}
+        if any(len(ids) > self.max_targets for ids in waves):
+            # for the plan's reader: the waves planned too large for thing ARNs (the last wave is re-read)
+            context["wave_groups"] = [
+                wave_group_name(key, i + 1) if len(ids) > self.max_targets else None
+                for i, ids in enumerate(waves)
+            ]
+        return context
 
     def narrow(self, op: Any, device_ids: list[str], context: dict[str, Any], wave_index: int) -> None:
-        op.targets = [f"{context['thing_arn_prefix']}{name}" for name in device_ids]
+        prefix = context["thing_arn_prefix"]
+        things = [f"{prefix}{name}" for name in device_ids]
+        if len(device_ids) <= self.max_targets:
+            op.targets = things
+            return
+        from airflow_iot_jobs.operators.base import check_flag
+
+        iot = self.iot(op)
+        name = wave_group_name(op.rollout.key, wave_index + 1)
+        if check_flag(op.dry_run, "dry_run"):
+            op.log.info(
+                "dry run: wave %s has %s things, more than an AWS IoT job takes (%s): a real run makes thing group "
+                "%s (%s) hold exactly them (created if missing, things added and removed) and targets it; no group "
+                "was changed",
+                wave_index + 1,
+                f"{len(device_ids):,}",
+                self.max_targets,
+                name,
+                prefix.removesuffix("thing/") + f"thinggroup/{name}",
+            )
+            op.targets = things  # counted by ARN: the group may not exist yet
+            return
+        if str(getattr(op, "target_selection", "") or "").upper() == "CONTINUOUS":
+            op.log.warning(
+                "thing group %s: a CONTINUOUS job follows its group; a later run's sync of this wave changes the "
+                "targets of this job while it runs",
+                name,
+            )
+        synced = iot.sync_static_thing_group(
+            name, device_ids, description=_group_description(op.rollout.key, wave_index + 1)
+        )
+        op.log.info(
+            "wave %s: %s things, more than an AWS IoT job takes (%s): its job targets thing group %s (%s), now "
+            "holding exactly them (%s added, %s removed)",
+            wave_index + 1,
+            f"{len(device_ids):,}",
+            self.max_targets,
+            name,
+            synced["thingGroupArn"],
+            synced["added"],
+            synced["removed"],
+        )
+        op.targets = [synced["thingGroupArn"]]
+
+    def iot(self, op: Any) -> Any:
+        """The AWS IoT hook that manages the wave's thing group."""
+        return op.hook
+
+
+class DeviceManagementTargeting(AwsTargeting):
+    def iot(self, op: Any) -> Any:
+        """The Job API cannot manage thing groups: the ``aws`` connection does (as it lists them for the plan)."""
+        if not getattr(op, "aws_conn_id", None):
+            raise ValueError(
+                f"aws_conn_id: a wave of more than {self.max_targets} things targets a static thing group (an AWS "
+                "IoT job takes at most 100 targets), and the Device Management API cannot manage thing groups; name "
+                "an aws connection allowed iot:CreateThingGroup, iot:DescribeThingGroup, iot:ListThingsInThingGroup, "
+                "iot:AddThingToThingGroup and iot:RemoveThingFromThingGroup, or use smaller waves"
+            )
+        return op.hook._aws_hook(op.aws_conn_id)  # the hook its expand_targets reads thing groups with
+
+
+def _group_description(key: str, wave_number: int) -> str:
+    readable = re.sub(r"[^\x20-\x7e]", "?", key)[:500]
+    return f"Things of wave {wave_number} of rollout {readable} (airflow-iot-jobs sets its members)"
 
 
 TARGETING: dict[str, Targeting] = {
@@ -238,7 +343,7 @@ TARGETING: dict[str, Targeting] = {
     "iothub_manager": ManagerTargeting(),
     "azure_iot_central": CentralTargeting(),
     "aws": AwsTargeting(),
-    "iot_device_management_api": AwsTargeting(),
+    "iot_device_management_api": DeviceManagementTargeting(),
 }
 
 

@@ -56,6 +56,9 @@ MAX_TIMEOUT_MINUTES = (
     10080  # timeoutConfig.inProgressTimeoutInMinutes 1..10080 (API docs; the model says "long")
 )
 MAX_CONTINUOUS_TARGETS = 100  # AssociateTargetsWithJob: "must not exceed 100" (API docs)
+#: CreateJob: the same 100 (AWS's Connected Device Framework: "Jobs: max no. targets 100"); the error code is
+#: inferred from AssociateTargetsWithJob's (see README)
+MAX_JOB_TARGETS = MAX_CONTINUOUS_TARGETS
 
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "REJECTED", "REMOVED", "CANCELED"})
 DEVICE_STATUSES = ("IN_PROGRESS", "SUCCEEDED", "FAILED", "REJECTED")  # what a device may report
@@ -498,6 +501,11 @@ class AwsIoTState(JobEngine[AwsJob]):
             raise errors.invalid_request("A job document or document source is required.")
         if fields.get("document") is not None and fields.get("documentSource") is not None:
             raise errors.invalid_request("Specify either document or documentSource, not both.")
+        if len(fields["targets"]) > MAX_JOB_TARGETS:
+            raise errors.limit_exceeded(
+                f"The total number of targets associated with a job must not exceed {MAX_JOB_TARGETS}; got "
+                f"{len(fields['targets'])}. Target a thing group instead."
+            )
         for target in fields["targets"]:
             kind, name = self.registry.parse_target(target)
             if kind == "thing" and name not in self.registry.things:

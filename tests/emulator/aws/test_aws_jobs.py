@@ -390,6 +390,23 @@ def test_the_active_jobs_limit_is_limit_exceeded(make_aws: Any, clock: ManualClo
     iot.create_job(jobId="a3", targets=[arn("thinggroup", "fleet")], document=reboot())
 
 
+def test_a_job_takes_at_most_100_targets(make_aws: Any) -> None:
+    aws = make_aws(things=101)
+    iot = client(aws)
+    things = [arn("thing", name) for name in sorted(aws.registry.things)]
+    with pytest.raises(iot.exceptions.LimitExceededException) as caught:
+        iot.create_job(jobId="too-many", targets=things, document=reboot())
+    assert error_of(caught.value) == (
+        410,
+        "LimitExceededException",
+        "The total number of targets associated with a job must not exceed 100; got 101. Target a thing group "
+        "instead.",
+    )
+    assert iot.list_jobs()["jobs"] == []
+    iot.create_job(jobId="hundred", targets=things[:100], document=reboot())
+    assert len(iot.describe_job(jobId="hundred")["job"]["targets"]) == 100
+
+
 def test_templates_and_document_parameters(make_aws: Any, clock: ManualClock) -> None:
     iot = client(make_aws(things=3))
     document = json.dumps({"operation": "firmwareUpdate", "version": "${aws:iot:parameter:version}"})

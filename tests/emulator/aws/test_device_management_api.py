@@ -260,6 +260,21 @@ def test_validation_and_error_mapping(emu: AwsIoTEmulator) -> None:
     assert r.status_code == 422 and r.json()["error"][0]["value"] == 1
 
 
+def test_post_jobs_over_100_targets_is_the_lambdas_500(make_aws: Callable[..., AwsIoTEmulator]) -> None:
+    emu = make_aws(things=101)
+    url = emu.device_management_api_url
+    things = [arn("thing", name) for name in sorted(emu.registry.things)]
+    body = {"targets": things, "targetSelection": "SNAPSHOT", "document": DOC}
+    r = requests.post(f"{url}/jobs", json=body, timeout=10)
+    assert r.status_code == 500
+    assert r.json() == {
+        "error": "LimitExceededException: The total number of targets associated with a job must not exceed "
+        "100; got 101. Target a thing group instead."
+    }
+    assert client(emu).list_jobs()["jobs"] == []
+    assert create(url, targets=things[:100])
+
+
 def client_error(emu: AwsIoTEmulator, job_id: str) -> str:
     try:
         client(emu).describe_job(jobId=job_id)
