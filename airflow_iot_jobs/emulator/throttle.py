@@ -162,7 +162,9 @@ def hub_throttle(tier: HubTier, units: int, now: Callable[[], float]) -> Throttl
         {
             "jobs": Limit(tier.jobs_per_minute * units, 60.0),
             "queries": Limit(tier.queries_per_minute * units, 60.0),
-            "twin_reads": Limit(max(tier.twin_reads_per_second[0], tier.twin_reads_per_second[1] * units), 1.0),
+            "twin_reads": Limit(
+                max(tier.twin_reads_per_second[0], tier.twin_reads_per_second[1] * units), 1.0
+            ),
             "twin_updates": Limit(
                 max(tier.twin_updates_per_second[0], tier.twin_updates_per_second[1] * units), 1.0
             ),

@@ -173,7 +173,9 @@ def test_twin_tags_are_read_and_updated_one_device_at_a_time(busy_hub):
     assert after["tags"]["rollout"] == {"fw": 42} and after["version"] == before["version"] + 1
     assert after["etag"] != before["etag"]
     assert hook.get_twin(device)["tags"] == after["tags"]
-    rows = list(hook.query_devices("SELECT * FROM devices WHERE tags.rollout.fw >= 40 AND tags.rollout.fw < 43"))
+    rows = list(
+        hook.query_devices("SELECT * FROM devices WHERE tags.rollout.fw >= 40 AND tags.rollout.fw < 43")
+    )
     assert [row["deviceId"] for row in rows] == [device]
 
     hook.update_twin_tags(device, {"rollout": None})
