@@ -163,7 +163,9 @@ class DeviceManagementApiHook(ExecutionFailures, ConnectionHttpJobsHook):
             _require_botocore()
             self._credentials = self._static_credentials()
             if self._credentials is None and self.settings.aws_conn_id:
-                self._credentials = self._aws_hook(self.settings.aws_conn_id).get_session().get_credentials()
+                self._credentials = (
+                    self.aws_iot_hook(self.settings.aws_conn_id).get_session().get_credentials()
+                )
             elif self._credentials is None:
                 import botocore.session
 
@@ -178,7 +180,7 @@ class DeviceManagementApiHook(ExecutionFailures, ConnectionHttpJobsHook):
             settings = await self.asettings()
             credentials = self._static_credentials()
             if credentials is None and settings.aws_conn_id:
-                credentials = await self._aws_hook(settings.aws_conn_id).acredentials()
+                credentials = await self.aws_iot_hook(settings.aws_conn_id).acredentials()
             elif credentials is None:
                 import botocore.session
 
@@ -198,7 +200,9 @@ class DeviceManagementApiHook(ExecutionFailures, ConnectionHttpJobsHook):
 
         return Credentials(settings.access_key, settings.secret_key, settings.session_token)
 
-    def _aws_hook(self, aws_conn_id: str) -> AwsIoTJobsHook:
+    def aws_iot_hook(self, aws_conn_id: str) -> AwsIoTJobsHook:
+        """AWS IoT itself through an ``aws`` connection, for what the Job API cannot do (list a thing group's
+        things, manage thing groups, sign requests)."""
         from airflow_iot_jobs.hooks.aws_iot import AwsIoTJobsHook
 
         region = self._settings.region if self._settings is not None else None
@@ -247,7 +251,7 @@ class DeviceManagementApiHook(ExecutionFailures, ConnectionHttpJobsHook):
                 "targets: the Device Management API cannot list the things of a thing group; name aws_conn_id "
                 "(an aws connection allowed iot:ListThingsInThingGroup) to count them"
             )
-        return self._aws_hook(self.aws_conn_id).expand_targets(targets, at_most)
+        return self.aws_iot_hook(self.aws_conn_id).expand_targets(targets, at_most)
 
     def can_count(self, target: list[str]) -> bool:
         """``count_devices`` can answer for these targets (thing ARNs only, or a connection that reads groups)."""

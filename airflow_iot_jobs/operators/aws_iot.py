@@ -162,6 +162,7 @@ class AwsIoTJobOperator(AwsIoTConnectionMixin, AwsJobOperatorBase):
             parameters=self.document_parameters,
             namespace_id=self.namespace_id,
             tag_values=self.tags,
+            max_targets=self.max_job_targets,
         )
         self.settle_after = self.continuous_wait(request["params"]["targetSelection"])
         return request

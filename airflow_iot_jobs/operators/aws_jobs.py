@@ -85,6 +85,9 @@ class AwsJobOperatorBase(BaseJobOperator):
 
     job_type = JOB_TYPE
     aws_job_fields: ClassVar[tuple[str, ...]] = ("targets", "document", "target_selection", "description")
+    #: at most this many targets per job (AWS IoT's limit); ``None`` where ``targets`` names a whole fleet that
+    #: is split into smaller jobs (a staged rollout's waves)
+    max_job_targets: ClassVar[int | None] = rules.MAX_TARGETS
     template_fields_renderers = {"document": "json"}
 
     def __init__(

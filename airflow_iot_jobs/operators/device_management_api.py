@@ -86,7 +86,7 @@ class DeviceManagementApiJobOperator(DeviceManagementApiConnectionMixin, AwsJobO
         self.check_literals((*self.aws_job_fields, "max_devices"))
 
     def build_request(self) -> dict[str, Any]:
-        targets = rules.parse_targets(self.targets)
+        targets = rules.parse_targets(self.targets, max_targets=self.max_job_targets)
         for i, (kind, value) in enumerate(targets):
             if kind != "arn":
                 raise ValueError(

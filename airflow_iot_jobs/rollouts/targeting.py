@@ -26,6 +26,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from airflow_iot_jobs.validation.aws_iot import MAX_TARGETS
+
 DeviceMap = dict[str, Mapping[str, Any] | None]
 
 
@@ -123,7 +125,7 @@ class HubTargeting(Targeting):
             self.write_order_tags(op, untagged, name, key)
         elif untagged:
             op.log.info(
-                "dry run: %s device(s) of this wave carry no %s yet; the count leaves them out",
+                "dry run: %s device(s) of this wave carry no %s yet; a real run writes it first",
                 len(untagged),
                 field,
             )
@@ -213,7 +215,7 @@ def _id_filter(device_ids: list[str]) -> str:
 
 #: AWS IoT: "The total number of targets associated with a job must not exceed 100" (AssociateTargetsWithJob's
 #: API reference; AWS's Connected Device Framework: "Jobs: max no. targets 100")
-MAX_JOB_TARGETS = 100
+MAX_JOB_TARGETS = MAX_TARGETS
 
 
 def wave_group_name(key: str, wave_number: int) -> str:
@@ -232,7 +234,7 @@ class AwsTargeting(Targeting):
     (:meth:`~airflow_iot_jobs.hooks.aws_iot.AwsIoTJobsHook.sync_static_thing_group`: the group is created if
     missing, missing things added, things of an earlier run's wave removed). A SNAPSHOT job reads the members when
     it is created; a retry re-attaches to the job its wave created, and its sync changes nothing. A dry run changes
-    no group: it logs what the wave would do and counts the things by ARN.
+    no group: it logs what the wave would do.
 
     AWS puts a thing in at most 10 thing groups. After its wave started, a thing is in that wave's group and in no
     other group of this rollout that this run has synced. A thing that moved to another wave since an earlier run
@@ -291,7 +293,6 @@ class AwsTargeting(Targeting):
                 name,
                 prefix.removesuffix("thing/") + f"thinggroup/{name}",
             )
-            op.targets = things  # counted by ARN: the group may not exist yet
             return
         if str(getattr(op, "target_selection", "") or "").upper() == "CONTINUOUS":
             op.log.warning(
@@ -330,7 +331,7 @@ class DeviceManagementTargeting(AwsTargeting):
                 "an aws connection allowed iot:CreateThingGroup, iot:DescribeThingGroup, iot:ListThingsInThingGroup, "
                 "iot:AddThingToThingGroup and iot:RemoveThingFromThingGroup, or use smaller waves"
             )
-        return op.hook._aws_hook(op.aws_conn_id)  # the hook its expand_targets reads thing groups with
+        return op.hook.aws_iot_hook(op.aws_conn_id)
 
 
 def _group_description(key: str, wave_number: int) -> str:

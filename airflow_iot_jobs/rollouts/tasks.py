@@ -215,10 +215,19 @@ class RolloutMixin(GatedTask):
 
     def run_wave(self, context: Context) -> Any:
         self.check_gates(context)
-        wave = self.narrow_to_wave(context)
-        if wave is not None:
+        wave, devices = self.narrow_to_wave(context)
+        if not devices:
             self.log.info("wave %s (%s) has no devices: nothing to launch", wave["wave"], wave["selection"])
             return {"wave": wave["wave"], "job_id": None, "targeted": 0, "succeeded": 0, "failed": 0}
+        if check_flag(self.dry_run, "dry_run"):  # type: ignore[attr-defined]
+            # the plan already counted and checked the job's parameters; a wave's target may not exist yet
+            self.log.info(
+                "dry run: wave %s (%s) would launch one job over %s device(s); nothing was created",
+                wave["wave"],
+                wave["selection"],
+                f"{len(devices):,}",
+            )
+            return {"dry_run": True, "wave": wave["wave"], "job_id": None, "devices": len(devices)}
         return super().execute(context)  # type: ignore[misc]
 
     def execute_launch(self, context: Context, event: dict[str, Any] | None = None) -> Any:
@@ -226,16 +235,16 @@ class RolloutMixin(GatedTask):
         self.narrow_to_wave(context)
         return super().execute_launch(context, event)  # type: ignore[misc]
 
-    def narrow_to_wave(self, context: Context) -> dict[str, Any] | None:
+    def narrow_to_wave(self, context: Context) -> tuple[dict[str, Any], list[str]]:
         """Point the job at exactly this wave's devices (the plan's list; the last wave: re-read now). Returns the
-        wave when it has no device (nothing to launch), else None."""
+        wave and its devices (none: nothing to launch, the job is left as it was)."""
         plan = context["ti"].xcom_pull(task_ids=self.rollout.plan_task_id)
         wave = plan["waves"][self.wave_index]
         devices = list(wave["devices"])
         if wave["kind"] == "rest":
             devices = self.rest_now(plan, devices)
         if not devices:
-            return wave
+            return wave, devices
         self.log.info(
             "wave %s of %s (%s): %s device(s)",
             wave["wave"],
@@ -244,7 +253,7 @@ class RolloutMixin(GatedTask):
             len(devices),
         )
         self.targeting().narrow(self, devices, plan.get("targeting") or {}, self.wave_index)
-        return None
+        return wave, devices
 
     def rest_now(self, plan: dict[str, Any], planned: list[str]) -> list[str]:
         """The last wave takes every device of the target not in an earlier wave, read now: a device that joined
@@ -273,8 +282,12 @@ def _form_value(wave: Any) -> Any:
 
 @functools.cache
 def rollout_class(job: type) -> type:
-    """The job operator class with the rollout behaviour in front (one class per job class, per process)."""
-    return type(job.__name__, (RolloutMixin, job), {"__module__": job.__module__, "__doc__": job.__doc__})
+    """The job operator class with the rollout behaviour in front (one class per job class, per process). Its
+    target names the whole fleet, so a per-job limit on targets (AWS: 100) applies to each wave's job, not to it."""
+    namespace: dict[str, Any] = {"__module__": job.__module__, "__doc__": job.__doc__}
+    if getattr(job, "max_job_targets", None) is not None:
+        namespace["max_job_targets"] = None
+    return type(job.__name__, (RolloutMixin, job), namespace)
 
 
 class RolloutSoakOperator(GatedTask, BaseOperator):

@@ -31,6 +31,7 @@ MAX_COMMENT_LENGTH = 2028  # Comment.max
 MAX_REASON_CODE_LENGTH = 128  # ReasonCode.max; pattern [\p{Upper}\p{Digit}_]+
 MAX_TARGET_ARN_LENGTH = 2048  # TargetArn.max
 MIN_TARGETS = 1  # JobTargets.min
+MAX_TARGETS = 100  # "The total number of targets associated with a job must not exceed 100" (API docs)
 THING_NAME_PATTERN = re.compile(r"[a-zA-Z0-9:_-]+")  # ThingName.pattern, ThingGroupName.pattern
 MAX_THING_NAME_LENGTH = 128  # ThingName.max, ThingGroupName.max
 TARGET_SELECTIONS = ("CONTINUOUS", "SNAPSHOT")  # TargetSelection.enum
@@ -192,13 +193,22 @@ def parse_target(value: object, field: str) -> tuple[str, str]:
     return (kind or "name"), name
 
 
-def parse_targets(value: object, field: str = "targets") -> list[tuple[str, str]]:
+def parse_targets(
+    value: object, field: str = "targets", max_targets: int | None = MAX_TARGETS
+) -> list[tuple[str, str]]:
+    """Thing and thing-group references; at most ``max_targets`` of them (one job's limit; ``None``: a list that
+    names a fleet, e.g. a rollout's, which its waves' jobs split)."""
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list | tuple) or len(value) < MIN_TARGETS:
         raise ValueError(f"{field}: must list at least {MIN_TARGETS} thing or thing group (names or ARNs)")
-    targets = [parse_target(item, f"{field}[{i}]") for i, item in enumerate(value)]
-    return list(dict.fromkeys(targets))
+    targets = list(dict.fromkeys(parse_target(item, f"{field}[{i}]") for i, item in enumerate(value)))
+    if max_targets is not None and len(targets) > max_targets:
+        raise ValueError(
+            f"{field}: {len(targets):,} things and thing groups; an AWS IoT job takes at most {max_targets} targets: "
+            "put the things in a thing group and target the group (a staged rollout does that per wave)"
+        )
+    return targets
 
 
 def normalize_document(value: object, field: str = "document") -> str:
@@ -542,12 +552,13 @@ def create_job_request(
     parameters: object = None,
     namespace_id: object = None,
     tag_values: object = None,
+    max_targets: int | None = MAX_TARGETS,
 ) -> dict[str, Any]:
     """Every CreateJob field checked: ``params`` (camelCase, without ``jobId`` / ``targets`` /
     ``jobTemplateArn``, which need the job id and run-time lookups), ``targets`` (parsed references) and
     ``template`` (a job template id or ARN, or None)."""
     one_document(document, document_source, job_template_id)
-    parsed_targets = parse_targets(targets)
+    parsed_targets = parse_targets(targets, max_targets=max_targets)
     params = job_definition(
         document=document,
         document_source=document_source,

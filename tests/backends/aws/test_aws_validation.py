@@ -68,6 +68,11 @@ BAD = [
         ["target_selection", "CONTINUOUS | SNAPSHOT"],
     ),
     ("no targets", lambda: rules.parse_targets([]), ["targets", "at least 1"]),
+    (
+        "too many targets",
+        lambda: rules.parse_targets([f"thing/t{i}" for i in range(101)]),
+        ["targets: 101 things and thing groups", "at most 100 targets", "thing group"],
+    ),
     ("target name charset", lambda: rules.parse_targets(["bad name"]), ["targets[0]", "letters, digits"]),
     (
         "target ARN kind",
@@ -323,6 +328,7 @@ def test_limits_at_their_edges_pass():
     rules.validate_document_source("https://my-bucket.s3.us-east-1.amazonaws.com/fw/job.json")
     rules.validate_document_source("https://s3.amazonaws.com/my-bucket/fw/job.json")
     rules.validate_document_source("s3://my-bucket/fw/job.json")
+    assert len(rules.parse_targets([f"thing/t{i}" for i in range(100)] + ["thing/t0"])) == 100
 
 
 def test_operator_refuses_bad_literal_input_at_dag_parse():
@@ -334,6 +340,8 @@ def test_operator_refuses_bad_literal_input_at_dag_parse():
         )
     with pytest.raises(ValueError, match="CONTINUOUS job never finishes"):
         AwsIoTJobOperator(task_id="t", targets=["fleet"], document={"a": 1}, target_selection="CONTINUOUS")
+    with pytest.raises(ValueError, match="an AWS IoT job takes at most 100 targets"):
+        AwsIoTJobOperator(task_id="t", targets=[f"thing/t{i}" for i in range(101)], document={"a": 1})
     with pytest.raises(ValueError, match="continuous_min_executions: applies to CONTINUOUS jobs only"):
         AwsIoTJobOperator(task_id="t", targets=["fleet"], document={"a": 1}, continuous_min_executions=5)
     AwsIoTJobOperator(

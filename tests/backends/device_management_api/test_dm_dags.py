@@ -177,6 +177,10 @@ def test_max_devices_counts_thing_arns_and_refuses_a_bigger_target(api, request)
         ({"target_selection": "ALL"}, "target_selection"),
         ({"target_selection": "CONTINUOUS"}, "continuous_min_executions"),
         ({"description": "x" * 2028}, "description"),
+        (
+            {"targets": [f"{FLEET.rsplit(':', 1)[0]}:thing/t{i}" for i in range(101)]},
+            "targets: 101 things and thing groups; an AWS IoT job takes at most 100 targets",
+        ),
     ],
 )
 def test_bad_input_is_refused_at_parse_naming_the_field(options, message):
