@@ -213,11 +213,6 @@ def _id_filter(device_ids: list[str]) -> str:
     return f"SELECT * FROM devices WHERE {quoted}"
 
 
-#: AWS IoT: "The total number of targets associated with a job must not exceed 100" (AssociateTargetsWithJob's
-#: API reference; AWS's Connected Device Framework: "Jobs: max no. targets 100")
-MAX_JOB_TARGETS = MAX_TARGETS
-
-
 def wave_group_name(key: str, wave_number: int) -> str:
     """The static thing group of wave ``wave_number`` (1-based) of the rollout ``key``: the same on every retry and
     every run of the DAG, e.g. ``r_fleet_firmware_1a2b3c_wave_2`` (AWS's ``[a-zA-Z0-9:_-]+``, ≤ 128 characters)."""
@@ -228,7 +223,7 @@ class AwsTargeting(Targeting):
     """Things are named by ARN: a thing's ARN is its group's ARN with ``thing/<name>`` as the resource (the plan
     keeps that prefix, so a wave needs no lookup per thing).
 
-    A wave of up to :data:`MAX_JOB_TARGETS` things: its job targets their ARNs. A larger wave (an AWS IoT job takes
+    A wave of up to :data:`~airflow_iot_jobs.validation.aws_iot.MAX_TARGETS` things: its job targets their ARNs. A larger wave (an AWS IoT job takes
     at most 100 targets): its job targets one static thing group, :func:`wave_group_name` (rollout key and wave
     number), and before launching the wave makes that group's members exactly its things
     (:meth:`~airflow_iot_jobs.hooks.aws_iot.AwsIoTJobsHook.sync_static_thing_group`: the group is created if
@@ -247,7 +242,7 @@ class AwsTargeting(Targeting):
     a continuous wave job of an earlier run that still runs (a warning is logged).
     """
 
-    max_targets = MAX_JOB_TARGETS
+    max_targets = MAX_TARGETS
 
     def devices(self, op: Any, request: dict[str, Any]) -> DeviceMap:
         # the Device Management API's hook needs aws_conn_id to list a thing group's things
