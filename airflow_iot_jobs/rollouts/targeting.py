@@ -24,11 +24,22 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from airflow_iot_jobs.validation.aws_iot import MAX_TARGETS
 
 DeviceMap = dict[str, Mapping[str, Any] | None]
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """What the plan decided: the fleet it read, each wave's devices, the devices in no wave, the rollout's key."""
+
+    devices: DeviceMap
+    waves: list[list[str]]
+    left: list[str]
+    key: str
 
 
 class Targeting:
@@ -41,15 +52,7 @@ class Targeting:
     def devices(self, op: Any, request: dict[str, Any]) -> DeviceMap:
         raise NotImplementedError
 
-    def context(
-        self,
-        op: Any,
-        request: dict[str, Any],
-        devices: DeviceMap,
-        waves: list[list[str]],
-        left: list[str],
-        key: str,
-    ) -> dict[str, Any]:
+    def context(self, op: Any, request: dict[str, Any], assigned: Assignment) -> dict[str, Any]:
         return {}
 
     def narrow(self, op: Any, device_ids: list[str], context: dict[str, Any], wave_index: int) -> None:
@@ -80,17 +83,10 @@ class HubTargeting(Targeting):
         rows = self.hub(op).query_devices(f"SELECT * FROM devices{where}")
         return {row["deviceId"]: row.get("tags") or {} for row in rows}
 
-    def context(
-        self,
-        op: Any,
-        request: dict[str, Any],
-        devices: DeviceMap,
-        waves: list[list[str]],
-        left: list[str],
-        key: str,
-    ) -> dict[str, Any]:
+    def context(self, op: Any, request: dict[str, Any], assigned: Assignment) -> dict[str, Any]:
         """Ids while every wave's list is short; else the order tag, each wave's range of it, and the devices
         whose tag is not written yet."""
+        waves, key = assigned.waves, assigned.key
         if all(_in_list_length(ids) <= self.in_list_budget for ids in waves):
             return {}
         from airflow_iot_jobs.rollouts.waves import order_value
@@ -98,12 +94,14 @@ class HubTargeting(Targeting):
         name = order_tag_name(key)
         # wave i takes the order values [cut i-1, cut i): a cut is the value of the first device after the wave
         after_all = 1 << 48
-        firsts = [order_value(ids[0], key) if ids else None for ids in [*waves, left]]
+        firsts = [order_value(ids[0], key) if ids else None for ids in [*waves, assigned.left]]
         cuts = [next((f for f in firsts[i + 1 :] if f is not None), after_all) for i in range(len(waves))]
         ranges = [
             [cuts[i - 1] if i else None, None if cuts[i] == after_all else cuts[i]] for i in range(len(waves))
         ]
-        held = {device: ((tags or {}).get(ORDER_TAG) or {}).get(name) for device, tags in devices.items()}
+        held = {
+            device: ((tags or {}).get(ORDER_TAG) or {}).get(name) for device, tags in assigned.devices.items()
+        }
         return {
             "order_tag": name,
             "ranges": ranges,
@@ -180,18 +178,11 @@ class CentralTargeting(Targeting):
         op.ensure_filter_group(request)
         return {row["id"]: None for row in op.hook.device_group_devices(request["body"]["group"])}
 
-    def context(
-        self,
-        op: Any,
-        request: dict[str, Any],
-        devices: DeviceMap,
-        waves: list[list[str]],
-        left: list[str],
-        key: str,
-    ) -> dict[str, Any]:
+    def context(self, op: Any, request: dict[str, Any], assigned: Assignment) -> dict[str, Any]:
         from airflow_iot_jobs.query.iotcentral import MAX_FILTER_LENGTH
 
         budget = MAX_FILTER_LENGTH * 3 // 4
+        waves = assigned.waves
         for number, ids in enumerate(waves, start=1):
             length = len(_id_filter(ids))
             if length > budget:
@@ -248,21 +239,14 @@ class AwsTargeting(Targeting):
         # the Device Management API's hook needs aws_conn_id to list a thing group's things
         return {name: None for name in op.hook.expand_targets(op.target(request))}
 
-    def context(
-        self,
-        op: Any,
-        request: dict[str, Any],
-        devices: DeviceMap,
-        waves: list[list[str]],
-        left: list[str],
-        key: str,
-    ) -> dict[str, Any]:
+    def context(self, op: Any, request: dict[str, Any], assigned: Assignment) -> dict[str, Any]:
         head = ":".join(op.target(request)[0].split(":", 5)[:5])
         context: dict[str, Any] = {"thing_arn_prefix": f"{head}:thing/"}
+        waves = assigned.waves
         if any(len(ids) > self.max_targets for ids in waves):
             # for the plan's reader: the waves planned too large for thing ARNs (the last wave is re-read)
             context["wave_groups"] = [
-                wave_group_name(key, i + 1) if len(ids) > self.max_targets else None
+                wave_group_name(assigned.key, i + 1) if len(ids) > self.max_targets else None
                 for i, ids in enumerate(waves)
             ]
         return context

@@ -145,12 +145,16 @@ class RolloutMixin(GatedTask):
         self.check_sizes(plan)
         return plan
 
-    def targeting_context(self, targeting: Any, request: dict[str, Any], *plan: Any) -> dict[str, Any]:
+    def targeting_context(
+        self, targeting: Any, request: dict[str, Any], devices: Any, waves: list[list[str]], left: list[str]
+    ) -> dict[str, Any]:
         """What the waves need from the backend; a wave the backend cannot target fails the plan (no retry)."""
         from airflow.sdk.exceptions import AirflowFailException
 
         try:
-            return targeting.context(self, request, *plan, self.rollout.key)
+            from airflow_iot_jobs.rollouts.targeting import Assignment
+
+            return targeting.context(self, request, Assignment(devices, waves, left, self.rollout.key))
         except ValueError as err:
             raise AirflowFailException(str(err)) from None
 
