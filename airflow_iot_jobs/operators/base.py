@@ -412,7 +412,7 @@ class BaseJobOperator(JobWaiting, BaseOperator):
         with ``transient``, 5xx or a dropped connection — with exponential backoff and jitter, until the
         deadline. Other errors raise at once; so does "busy" for a deferrable task, which waits for the slot in
         the triggerer instead (``defer_launch``)."""
-        from tenacity import Retrying, retry_if_exception, stop_before_delay, wait_exponential, wait_random
+        from tenacity import Retrying, retry_if_exception, wait_exponential, wait_random
 
         def busy(err: BaseException) -> bool:
             if not isinstance(err, JobServiceError):
@@ -429,10 +429,16 @@ class BaseJobOperator(JobWaiting, BaseOperator):
                 state.next_action.sleep,
             )
 
+        backoff = wait_exponential(multiplier=2, max=MAX_LAUNCH_BACKOFF) + wait_random(0, 1)
+
+        def until_the_deadline(state: Any) -> float:
+            # The last wait is cut short, so the last try is made at the deadline rather than a backoff before it.
+            return max(min(backoff(state), deadline - time.time()), 0.0)
+
         retrying = Retrying(
             retry=retry_if_exception(busy),
-            wait=wait_exponential(multiplier=2, max=MAX_LAUNCH_BACKOFF) + wait_random(0, 1),
-            stop=stop_before_delay(max(deadline - time.time(), 0)),
+            wait=until_the_deadline,
+            stop=lambda state: time.time() >= deadline,
             before_sleep=log_busy,
             reraise=True,
         )

@@ -93,11 +93,12 @@ def test_persistent_429_fails_the_task_at_its_timeout_and_logs_why(harness, make
     text = logs()
 
     assert result.states == {"reboot": "failed"}
-    assert elapsed >= 3, "gave up without waiting"
+    assert elapsed >= timeout, "gave up before its timeout"
     assert elapsed < timeout + 40, "kept trying long after its timeout"
     puts = creates(harness, emulator)
     # A create call with a fixed id is re-sent by the hook (Retry-After honoured); where the service picks the ids
-    # it is sent once per launch attempt, after a marker search, paced by the operator's backoff (2 s, 4 s, …)
+    # it is sent once per launch attempt, after a marker search, paced by the operator's backoff (2 s, 4 s, …, the
+    # last one cut short so that the last attempt is made at the deadline)
     assert len(puts) >= (2 if harness.service_ids else 4)
     assert set(puts) == {harness.codes["throttled_status"]}
     assert harness.remote_jobs(emulator) == []
@@ -214,7 +215,7 @@ def test_deferrable_launch_past_its_timeout_fails_with_the_service_code(
     text = logs()
 
     assert result.states == {"reboot": "failed"}
-    assert elapsed >= 3, "gave up without waiting"
+    assert elapsed >= timeout, "gave up before its timeout"
     assert harness.remote_jobs(emulator) == [blocker]
     assert "deferring until a launch slot is free" in text
     assert harness.codes["busy"] in text
