@@ -36,6 +36,7 @@ import re
 import secrets
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -281,10 +282,25 @@ def _to_js(shape: Shape, value: Any) -> Any:
 class Sdk:
     """``iotClient.send(new <Operation>Command(params))`` against the emulator's own ``iot`` handlers."""
 
-    def __init__(self, handlers: Mapping[str, Callable[[dict[str, Any]], Any]], lock: Any) -> None:
+    def __init__(
+        self, handlers: Mapping[str, Callable[[dict[str, Any]], Any]], lock: Any, seed: int = 0
+    ) -> None:
         self.handlers = dict(handlers)
         self.lock = lock
         self.model = service_model("iot")
+        self.seed = seed
+        self._created: Counter[str] = Counter()
+
+    def new_id(self, kind: str, body: Mapping[str, Any]) -> str:
+        """The Lambda's ``uuid.v4()``, drawn from the fleet seed and the request instead: a device's simulated
+        outcome in a job is drawn from the job id, so a seed must give the same ids to the same creates, in
+        whatever order concurrent tasks send them. The nth identical create gets the nth id."""
+        content = json.dumps(body, sort_keys=True, default=str)
+        with self.lock:
+            self._created[content] += 1
+            nth = self._created[content]
+        digest = hashlib.sha256(f"{self.seed}|{kind}|{content}|{nth}".encode()).digest()
+        return str(uuid.UUID(bytes=digest[:16], version=4))
 
     def send(self, operation: str, params: Mapping[str, Any]) -> dict[str, Any]:
         op = self.model.operation_model(operation)
@@ -349,7 +365,7 @@ def create_job(req: LambdaRequest, sdk: Sdk) -> dict[str, Any]:
     sdk.send(
         "CreateJob",
         {
-            "jobId": str(uuid.uuid4()),
+            "jobId": sdk.new_id("job", req.body),
             "targets": req.input("targets", []),
             "document": req.input("document"),
             "targetSelection": "SNAPSHOT"
@@ -476,7 +492,7 @@ def create_job_template(req: LambdaRequest, sdk: Sdk) -> dict[str, Any]:
     sdk.send(
         "CreateJobTemplate",
         {
-            "jobTemplateId": str(uuid.uuid4()),
+            "jobTemplateId": sdk.new_id("job-template", req.body),
             "document": req.input("document"),
             "description": req.input("description"),
         },
@@ -540,6 +556,7 @@ class DeviceManagementApi:
         region: str,
         auth: str = "none",
         prefix: str = PREFIX,
+        seed: int = 0,
     ) -> None:
         if auth not in AUTH_MODES:
             raise ValueError(f"device management auth must be one of {', '.join(AUTH_MODES)}, got {auth!r}")
@@ -547,7 +564,7 @@ class DeviceManagementApi:
         self.prefix = prefix.rstrip("/")
         self.region = region
         self.verifier = verifier
-        self.sdk = Sdk(handlers, lock)
+        self.sdk = Sdk(handlers, lock, seed)
         self.router = Router()
         for route in ROUTES:
             self.router.add(route.method, _pattern(self.prefix, route.path), self._lambda(route))

@@ -113,7 +113,7 @@ class AwsIoTEmulator(Emulator):
         )
         # The softchef Job API (API Gateway + Lambdas) over the same operations, under its own path prefix.
         self.device_management = DeviceManagementApi(
-            self.control.handlers(), self.state.lock, self.verifier, region, device_management_auth
+            self.control.handlers(), self.state.lock, self.verifier, region, device_management_auth, seed=seed
         )
         self.mount(self.device_management, path_prefix(DEVICE_MANAGEMENT_PREFIX))
         # Both planes share paths (/things/{thingName}/jobs/...): the SigV4 credential scope's service picks one.
