@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import time
 
 import pytest
 
 from airflow_iot_jobs.jobs import DeviceFailure, ErrorKind, JobPhase, JobServiceError
 from tests.backends.aws.conftest import emulator_client
+from tests.backends.aws.off_the_loop import assert_nothing_blocked_the_loop, run_watching_threads
 
 ABORT_FAILED = {
     "criteriaList": [
@@ -226,37 +226,24 @@ def test_job_templates_and_a_job_from_one(aws_hook, devices):
     assert caught.value.kind is ErrorKind.NOT_FOUND
 
 
-def test_async_progress_never_blocks_the_event_loop(aws_hook, devices, caplog):
-    """aget_connection for the connection, boto3 in a worker thread: no callback holds the loop for long."""
+def test_async_progress_never_blocks_the_event_loop(aws_hook, devices, monkeypatch):
+    """aget_connection for the connection, boto3 in a worker thread: no session, client build or request runs on
+    the event loop's thread."""
     from airflow_iot_jobs.hooks.aws_iot import AwsIoTJobsHook
 
     aws_hook.create_job(jobId="fw-7", targets=[devices["bench"]], document="{}")
     fresh = AwsIoTJobsHook()  # nothing cached: the async path reads the connection and builds the client
 
     async def main():
-        loop = asyncio.get_running_loop()
-        loop.slow_callback_duration = 0.1
-        ticks = 0
-
-        async def heartbeat():
-            nonlocal ticks
-            while True:
-                await asyncio.sleep(0.005)
-                ticks += 1
-
-        beat = asyncio.create_task(heartbeat())
         progress = await fresh.aprogress("fw-7")
         cancelled = await fresh.acancel("fw-7")
-        await fresh.aclose()
-        beat.cancel()
-        return progress, cancelled, ticks
+        await fresh.aclose()  # the client's pool is released with the wait
+        return progress, cancelled
 
-    with caplog.at_level(logging.WARNING, logger="asyncio"):
-        progress, cancelled, ticks = asyncio.run(main(), debug=True)
+    (progress, cancelled), seen, loop_thread = run_watching_threads(monkeypatch, main)
     assert progress.job_id == "fw-7" and progress.targeted == 3 and progress.pending == 3
     assert cancelled.phase is JobPhase.CANCELLED and cancelled.failed == 3
-    assert ticks > 0
-    assert not [r for r in caplog.records if r.name == "asyncio" and "took" in r.getMessage()]
+    assert_nothing_blocked_the_loop(seen, loop_thread, expect=("client build", "HTTP request"))
 
 
 def test_triggers_of_one_process_share_a_client_per_connection(aws, monkeypatch):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-import time
 from typing import Any
 
 import pytest
@@ -779,7 +778,8 @@ def test_parsing_from_many_threads() -> None:
     assert not errors
 
 
-def test_matching_100k_records_is_fast() -> None:
+def test_matching_100k_records_agrees_with_a_plain_python_filter() -> None:
+    """(How fast the emulator matches a fleet is measured in ``make bench``, figure 5, not asserted here.)"""
     records = [
         {
             "deviceId": f"dev-{i}",
@@ -796,8 +796,15 @@ def test_matching_100k_records_is_fast() -> None:
         "tags.site = 'ams' AND properties.reported.battery >= 20 AND NOT status = 'disabled' "
         "OR deviceId IN ['dev-1', 'dev-2'] OR STARTS_WITH(properties.reported.fw, '2.')"
     )
-    start = time.perf_counter()
-    hits = sum(1 for r in records if condition.matches(r))
-    elapsed = time.perf_counter() - start
-    assert hits > 0
-    assert elapsed < 1.0, f"matching 100k records took {elapsed:.2f}s"
+    hits = [r["deviceId"] for r in records if condition.matches(r)]
+
+    def expected(r: dict) -> bool:
+        reported = r["properties"]["reported"]
+        return (
+            (r["tags"]["site"] == "ams" and reported["battery"] >= 20 and r["status"] != "disabled")
+            or r["deviceId"] in ("dev-1", "dev-2")
+            or reported["fw"].startswith("2.")
+        )
+
+    assert hits == [r["deviceId"] for r in records if expected(r)]
+    assert 0 < len(hits) < len(records)
