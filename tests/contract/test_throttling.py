@@ -139,13 +139,16 @@ def test_max_active_jobs_until_the_timeout_fails_with_the_service_code(harness, 
     emulator = held_emulator(make_emulator, max_active_jobs=1)
     blocker = harness.launch(emulator, "blocker")
 
+    timeout = 5.0
+
     started = time.monotonic()
-    result = run_dag(one_task_dag(request, reboot(harness, timeout=5)))
+    result = run_dag(one_task_dag(request, reboot(harness, timeout=timeout)))
     elapsed = time.monotonic() - started
     text = logs()
 
     assert result.states == {"reboot": "failed"}
-    assert elapsed >= 2, "gave up without waiting"  # it stops when the next backoff would pass the deadline
+    # the last backoff is cut short, so that the last try is made at the deadline
+    assert elapsed >= timeout, "gave up before its timeout"
     assert harness.remote_jobs(emulator) == [blocker]
     assert harness.requests(emulator, "create", harness.codes["busy_status"], suffix="reboot-") >= 2
     assert harness.codes["busy"] in text
@@ -209,8 +212,10 @@ def test_deferrable_launch_past_its_timeout_fails_with_the_service_code(
     emulator = held_emulator(make_emulator, max_active_jobs=1)
     blocker = harness.launch(emulator, "blocker")
 
+    timeout = 4.0
+
     started = time.monotonic()
-    result = run_dag(one_task_dag(request, reboot(harness, timeout=4, deferrable=True)))
+    result = run_dag(one_task_dag(request, reboot(harness, timeout=timeout, deferrable=True)))
     elapsed = time.monotonic() - started
     text = logs()
 
