@@ -7,18 +7,24 @@ it read; a hook that cannot count (``None``) gets a backoff interval instead, af
 again (and defers again if the service is still busy). Either way the task makes the next create call, so the
 launch stays exactly-once through the operator's own launch strategies. At the deadline it hands back
 ``{"status": "timeout"}`` with the service's last busy answer, which the task fails with.
+
+The waits for one service in one triggerer share their counts (``SharedCounts``): a count another wait read a moment
+ago stands for a fresh read, so twenty tasks waiting for one S1 hub's slot cost one query per interval, not twenty —
+the query budget they would otherwise spend (20 a minute per unit) is the one the running jobs' progress reads need.
+A count the service throttles is retried after its ``Retry-After``, still in the trigger.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_iot_jobs.jobs import JobServiceError
+from airflow_iot_jobs.jobs import ErrorKind, JobServiceError
 
 if TYPE_CHECKING:
     from airflow_iot_jobs.backends import Backend
@@ -29,6 +35,30 @@ MAX_SLOT_INTERVAL = 60.0
 #: even while the count has not dropped, hand back to the task this often: a slot that freed between the busy
 #: answer and the trigger's first read would otherwise go unnoticed until another job ends
 RECHECK_SECONDS = 300.0
+#: a count read by another wait on the same service at most this long ago stands for a fresh read
+SHARED_COUNT_SECONDS = 10.0
+
+
+class SharedCounts:
+    """The latest active-job count per service in this triggerer process, and the read in flight: concurrent
+    askers await one read, later ones reuse it while it is younger than their ``max_age``."""
+
+    def __init__(self) -> None:
+        self._reads: dict[str, tuple[float, asyncio.Future[int | None]]] = {}
+
+    async def read(self, key: str, count: Callable[[], Awaitable[int | None]], max_age: float) -> int | None:
+        loop = asyncio.get_running_loop()
+        entry = self._reads.get(key)
+        if entry is None or entry[1].get_loop() is not loop or time.monotonic() - entry[0] >= max_age:
+            entry = (time.monotonic(), asyncio.ensure_future(count()))
+            # (read here too: a failed read whose waiters were all cancelled would otherwise be logged as unread)
+            entry[1].add_done_callback(lambda read: read.cancelled() or read.exception())
+            self._reads[key] = entry
+        # shielded: one waiter cancelled (its task killed) does not cancel the read the others await
+        return await asyncio.shield(entry[1])
+
+
+SHARED_COUNTS = SharedCounts()
 
 
 def backend_named(name: str) -> Backend:
@@ -107,48 +137,68 @@ class LaunchSlotTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        hook = self.hook()
+        yield await self._wait()
+
+    def count_key(self) -> str:
+        """Which service the count is of: the backend and its connection settings (ids, never a secret)."""
+        return json.dumps([self.backend, self.hook_params], sort_keys=True, default=str)
+
+    async def _count(self) -> int | None:
+        hook = self.hook()  # its own hook: the read may outlive the wait that started it
         try:
-            yield await self._wait(hook)
+            return await hook.aactive_jobs()
         finally:
             await hook.aclose()
 
-    async def _active(self, hook: JobsHook) -> int | None:
-        """The active-job count; a fault while counting is logged and treated as "cannot tell" (the count only
-        decides when to try; the launch itself reports what the service says)."""
+    async def _active(self) -> int | None | JobServiceError:
+        """The active-job count (``None``: the hook cannot count), or the throttling answer to wait out; another
+        fault while counting is logged and treated as "cannot tell" (the count only decides when to try; the
+        launch itself reports what the service says)."""
         try:
-            return await hook.aactive_jobs()
+            return await SHARED_COUNTS.read(
+                self.count_key(), self._count, max_age=min(self.poll_interval, SHARED_COUNT_SECONDS)
+            )
         except JobServiceError as err:
+            if err.kind is ErrorKind.THROTTLED:
+                return err
             self.log.warning(
                 "could not count the active jobs (%s); trying the launch again after a pause", err
             )
             return None
 
-    async def _wait(self, hook: JobsHook) -> TriggerEvent:
+    async def _wait(self) -> TriggerEvent:
         started = time.time()
         delay = self.first_delay()
         baseline: int | None = None
         while True:
-            active = await self._active(hook)
-            if active is not None and baseline is None:
-                baseline = active
-                self.log.info(
-                    "service busy, %s not created yet: %d active job(s) hold its launch slots; waiting for one to "
-                    "end (deadline in %.0f s)",
-                    self.what,
-                    active,
-                    max(self.end_time - time.time(), 0),
-                )
-            if active is not None and (active == 0 or active < baseline):  # type: ignore[operator]
-                self.log.info("a launch slot is free (%d active job(s)): launching %s", active, self.what)
-                return self._event("slot_free")
+            active = await self._active()
             remaining = self.end_time - time.time()
-            if remaining <= 0:
-                return self._event("timeout")
-            if active is None:
+            if isinstance(active, JobServiceError):
+                delay = max(delay, active.retry_after or 0.0)
+                self.log.info(
+                    "the service throttled the active-job count (%s); counting again in %.0f s", active, delay
+                )
+            elif active is None:
+                if remaining <= 0:
+                    return self._event("timeout")
                 self.log.info("service busy, %s not created yet: trying again in %.1f s", self.what, delay)
                 await asyncio.sleep(min(delay, remaining))
                 return self._event("slot_free" if time.time() < self.end_time else "timeout")
+            else:
+                if baseline is None:
+                    baseline = active
+                    self.log.info(
+                        "service busy, %s not created yet: %d active job(s) hold its launch slots; waiting for one "
+                        "to end (deadline in %.0f s)",
+                        self.what,
+                        active,
+                        max(remaining, 0),
+                    )
+                if active == 0 or active < baseline:
+                    self.log.info("a launch slot is free (%d active job(s)): launching %s", active, self.what)
+                    return self._event("slot_free")
+            if remaining <= 0:
+                return self._event("timeout")
             if time.time() - started >= RECHECK_SECONDS:
                 return self._event("slot_free")
             await asyncio.sleep(min(delay, remaining))

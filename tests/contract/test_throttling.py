@@ -12,6 +12,7 @@ IoT-Hub-only cases — import/export quota, twin etags, blob containers — are 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import re
@@ -225,6 +226,55 @@ def test_deferrable_launch_past_its_timeout_fails_with_the_service_code(
     assert "deferring until a launch slot is free" in text
     assert harness.codes["busy"] in text
     assert harness.codes["busy_message"] in text
+
+
+def test_waits_for_one_service_share_their_active_job_counts(harness, make_emulator):
+    """Twelve tasks waiting for one hub's launch slot in one triggerer read its active-job count together, not twelve
+    times over (the count is a query, and a throttled hub allows few); all twelve see the slot free up."""
+    from airflow_iot_jobs.hooks.base import JobsHook
+    from airflow_iot_jobs.triggers.launch_slot import LaunchSlotTrigger
+
+    if harness.backend.hook_class().aactive_jobs is JobsHook.aactive_jobs:
+        pytest.skip(
+            f"{harness.name} cannot count its active jobs: its waits retry on a backoff, reading nothing"
+        )
+    emulator = held_emulator(make_emulator, max_active_jobs=1)
+    blocker = harness.launch(emulator, "blocker")
+    hook_params = harness.job_operator(task_id="t", deferrable=True).hook_params
+    waits, rounds = (
+        12,
+        4,
+    )  # each wait reads at 0, 0.2, 0.6 and 1.4 s (its backoff doubles) before the slot frees
+
+    async def main() -> tuple[list[str], int, int]:
+        triggers = [
+            LaunchSlotTrigger(
+                backend=harness.backend.name,
+                hook_params=hook_params,
+                end_time=time.time() + 60,
+                what=f"job {n}",
+                poll_interval=0.2,
+            )
+            for n in range(waits)
+        ]
+        before = len(harness.request_log(emulator))
+        assert await triggers[0]._count() == 1
+        per_read = len(harness.request_log(emulator)) - before  # what one count costs on this backend
+        before += per_read
+        tasks = [asyncio.ensure_future(anext(trigger.run())) for trigger in triggers]
+        await asyncio.sleep(1.6)
+        reads = len(harness.request_log(emulator)) - before
+        await asyncio.to_thread(harness.cancel_remote, emulator, blocker)
+        events = await asyncio.wait_for(asyncio.gather(*tasks), timeout=60)
+        return [event.payload["status"] for event in events], reads, per_read
+
+    statuses, reads, per_read = asyncio.run(main())
+
+    assert statuses == ["slot_free"] * waits
+    assert per_read >= 1
+    assert per_read <= reads <= per_read * (rounds + 2), (
+        f"{waits} waits sent {reads} requests ({per_read} a count)"
+    )
 
 
 def test_the_launch_slot_trigger_serialises_no_secret(harness, make_emulator):

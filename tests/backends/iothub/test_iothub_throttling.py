@@ -183,3 +183,41 @@ def test_export_to_a_container_the_hub_cannot_write_fails_at_once(
     assert export_jobs(hub) == []
     assert "400 BlobContainerValidationError" in text
     assert "sig=" not in text.replace("sig=REDACTED", ""), "a SAS signature reached the log"
+
+
+# ------------------------------------------------------------------------------------------------ launch-slot counts
+
+
+def test_a_throttled_active_job_count_is_waited_out_in_the_trigger(make_hub, logs):
+    """A count the hub throttles (429 past the hook's own retries) is not a free slot: the trigger waits for its
+    Retry-After and counts again, and hands back only when the blocking job has ended."""
+    import asyncio
+    import time
+
+    from airflow_iot_jobs.triggers.launch_slot import LaunchSlotTrigger
+
+    hub = held_emulator(make_hub, max_active_jobs=1, fault_match="^GET /jobs/v2/query")
+    blocker = IOTHUB_HARNESS.launch(hub, "blocker")
+    hub.faults.script("429", "429", "429", "429")  # one count, every attempt of the hook
+    operator = IOTHUB_HARNESS.job_operator(task_id="t", deferrable=True)
+    trigger = LaunchSlotTrigger(
+        backend=IOTHUB_HARNESS.backend.name,
+        hook_params=operator.hook_params,
+        end_time=time.time() + 60,
+        poll_interval=0.2,
+    )
+
+    async def main() -> tuple[bool, str]:
+        wait = asyncio.ensure_future(anext(trigger.run()))
+        done, _ = await asyncio.wait(
+            [wait], timeout=4
+        )  # throttled, then counting 1 active job: still waiting
+        await asyncio.to_thread(IOTHUB_HARNESS.cancel_remote, hub, blocker)
+        return bool(done), (await asyncio.wait_for(wait, timeout=60)).payload["status"]
+
+    handed_back_early, status = asyncio.run(main())
+
+    assert [f.kind for f in hub.faults.log] == ["429"] * 4
+    assert not handed_back_early, "a throttled count was taken for a free slot"
+    assert status == "slot_free"
+    assert "throttled the active-job count" in logs()
